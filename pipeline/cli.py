@@ -1,0 +1,124 @@
+"""The `sentiment` command: one subcommand per DVC stage. It parses, sets up logging and calls.
+
+Paths come from dvc.yaml on the command line; numbers come from one params.yaml section each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+from pipeline.params import DEFAULT_PATH, load_section, read_params
+
+log = logging.getLogger("pipeline")
+
+QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "git", "matplotlib", "numexpr")
+
+
+def _fetch(args: argparse.Namespace) -> None:
+    from pipeline.fetch import FetchParams, fetch
+
+    fetch(load_section(FetchParams, "fetch", args.params), args.out)
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    from pipeline.prepare import PrepareParams, prepare
+
+    prepare(load_section(PrepareParams, "prepare", args.params), args.raw, args.out)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from pipeline.train import TrainParams, train
+
+    train(load_section(TrainParams, "train", args.params), args.name, args.prepared, args.model_out, args.cv_out)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from pipeline.evaluate import evaluate
+
+    evaluate(args.model, args.prepared, args.metrics_out, args.plots_out)
+
+
+def _select(args: argparse.Namespace) -> None:
+    from pipeline.select import SelectParams, select
+    from pipeline.tracking import flatten
+    from pipeline.train import TrainParams
+
+    train = load_section(TrainParams, "train", args.params)
+    # The parent run records the settings shared by all candidates; each candidate's own are on its run.
+    everything = read_params(args.params)
+    shared = {name: everything.get(name, {}) for name in ("fetch", "prepare", "select")}
+    shared["train"] = {key: value for key, value in everything["train"].items() if key != "candidates"}
+    select(
+        load_section(SelectParams, "select", args.params),
+        train,
+        args.candidates,
+        args.metrics,
+        args.plots,
+        args.prepared,
+        args.champion_out,
+        args.selected_out,
+        run_params=flatten(shared),
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="sentiment", description=__doc__.splitlines()[0])
+    top.add_argument("--params", type=Path, default=DEFAULT_PATH, help="params file (default: %(default)s)")
+    top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], None], help_text: str, *paths: str) -> None:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        for path in paths:
+            sub.add_argument(path, type=Path if path != "name" else str)
+        sub.set_defaults(handler=handler)
+
+    command("fetch", _fetch, "load the corpus named by fetch.source into OUT", "out")
+    command("prepare", _prepare, "split RAW into train/test in OUT", "raw", "out")
+    command("train", _train, "cross-validate and fit candidate NAME", "name", "prepared", "model_out", "cv_out")
+    command("evaluate", _evaluate, "score MODEL on the test split", "model", "prepared", "metrics_out", "plots_out")
+    command(
+        "select",
+        _select,
+        "choose the champion by CV score, log all candidates to MLflow, register the champion",
+        "candidates", "metrics", "plots", "prepared", "champion_out", "selected_out",
+    )  # fmt: skip
+    return top
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # MLflow configures its own loggers when imported and draws a progress bar per artifact
+    # download; both drown the stage's own progress lines. Users can still override these.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        args.handler(args)
+    except PipelineError as error:
+        log.error("sentiment %s: %s", args.command, error)
+        return 1
+    except KeyboardInterrupt:
+        log.error("sentiment %s: interrupted", args.command)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

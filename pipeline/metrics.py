@@ -1,0 +1,43 @@
+"""The scores every candidate and baseline is compared on, computed one way for CV and test alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn import metrics
+
+from pipeline.model import LABELS
+
+POSITIVE = LABELS[1]
+
+
+def positive_scores(probabilities: Sequence[dict[str, float]]) -> np.ndarray:
+    return np.array([p[POSITIVE] for p in probabilities])
+
+
+def predicted_labels(probabilities: Sequence[dict[str, float]]) -> list[str]:
+    """Argmax with ties going to the first label, the same rule as SentimentModel.predict."""
+    return [max(LABELS, key=p.__getitem__) for p in probabilities]
+
+
+def scores(actual: Sequence[str], probabilities: Sequence[dict[str, float]]) -> dict:
+    """Accuracy, macro F1, ROC AUC and per-class precision/recall/F1 (the confusion matrix is a plot)."""
+    predicted = predicted_labels(probabilities)
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(
+        actual, predicted, labels=list(LABELS), zero_division=0
+    )
+    result = {
+        "accuracy": float(metrics.accuracy_score(actual, predicted)),
+        "f1_macro": float(np.mean(f1)),
+        "roc_auc": float(metrics.roc_auc_score([a == POSITIVE for a in actual], positive_scores(probabilities))),
+        "documents": len(actual),
+    }
+    for i, label in enumerate(LABELS):
+        result[label] = {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+    return result

@@ -1,0 +1,39 @@
+"""MLflow "model from code": a saved SentimentModel behind mlflow.pyfunc, with nothing pickled.
+
+MLflow runs this file when it logs or loads the model; set_model() names the object that serves.
+mlflow.pyfunc.load_model("models:/<name>@champion").predict(["a raw review", ...]) returns, per
+text, the label and the probability of each label.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.pyfunc import PythonModel
+from pydantic import BaseModel
+
+from pipeline.model import SentimentModel, load
+
+
+class Prediction(BaseModel):
+    """One text's label and the probability of each label (the keys of pipeline.model.LABELS)."""
+
+    label: str
+    negative: float
+    positive: float
+
+
+class SentimentPyfunc(PythonModel):
+    model: SentimentModel
+
+    def load_context(self, context: Any) -> None:
+        self.model = load(Path(context.artifacts["model"]))
+
+    def predict(self, context: Any, model_input: list[str], params: dict | None = None) -> list[Prediction]:  # noqa: ARG002 (pyfunc signature)
+        probabilities = self.model.predict_proba(model_input)
+        return [Prediction(label=max(p, key=p.__getitem__), **p) for p in probabilities]
+
+
+mlflow.models.set_model(SentimentPyfunc())

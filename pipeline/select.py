@@ -1,0 +1,99 @@
+"""Select stage: pick the champion by cross-validation on the train split, copy it, register it in MLflow.
+
+dvc.yaml: sentiment select models/candidates metrics plots data/prepared models/champion models/selected.json
+Never run this file by its path: `pipeline/` would land on sys.path and shadow the stdlib `select`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import PipelineError
+from pipeline.files import read_json, staged, write_json
+from pipeline.tracking import CandidateRecord, log_pipeline
+from pipeline.train import CV_KEYS, TrainParams
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SelectParams:
+    # A key of each candidate's cv.json: scored by k-fold CV on the train split, never on test.
+    metric: str = "accuracy"
+    # Fail the run rather than ship a model worse than this (chance is 0.5).
+    min_value: float = 0.6
+    experiment: str = "movie-reviews-sentiment"
+    registered_model: str = "movie-reviews-sentiment"
+
+
+def choose(cv: dict[str, dict[str, float]], metric: str, min_value: float) -> str:
+    """The best CV score wins; a tie goes to the candidate listed first in params.yaml."""
+    if metric not in CV_KEYS:
+        raise PipelineError(f"select.metric '{metric}' is not a CV score; choose one of {', '.join(CV_KEYS)}")
+    best = max(cv, key=lambda name: cv[name][metric])
+    if cv[best][metric] < min_value:
+        raise PipelineError(
+            f"no candidate reaches select.min_value {min_value} on CV {metric} (best: {best} at {cv[best][metric]:.4f})"
+        )
+    return best
+
+
+def _read(path: Path, what: str) -> Any:
+    try:
+        return read_json(path)
+    except FileNotFoundError:
+        raise PipelineError(f"{what} is missing at {path}: run `dvc repro` to make it") from None
+
+
+def select(
+    p: SelectParams,
+    train: TrainParams,
+    candidates: Path,
+    metrics: Path,
+    plots: Path,
+    prepared: Path,
+    champion_out: Path,
+    selected_out: Path,
+    run_params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    if not train.candidates:
+        raise PipelineError("train.candidates is empty: nothing to select from")
+    cv = {name: _read(metrics / name / "cv.json", f"CV scores of {name}") for name in train.candidates}
+    champion = choose(cv, p.metric, p.min_value)
+    for name in train.candidates:
+        log.info("%-20s CV %s %.4f%s", name, p.metric, cv[name][p.metric], "  <- champion" if name == champion else "")
+    # Test scores are only recorded for people in MLflow here; choose() never saw them.
+    records = [
+        CandidateRecord(
+            name=name,
+            spec=train.candidates[name],
+            cv=cv[name],
+            test=_read(metrics / name / "test.json", f"test scores of {name}"),
+            model_dir=candidates / name,
+            plots_dir=plots / name,
+        )
+        for name in train.candidates
+    ]
+    champion_record = next(record for record in records if record.name == champion)
+    tracked = log_pipeline(p.experiment, p.registered_model, records, champion, prepared, run_params or {})
+    selected = {
+        "champion": champion,
+        "kind": train.candidates[champion]["kind"],
+        "metric": p.metric,
+        "cv": cv[champion],
+        "test": {key: champion_record.test[key] for key in CV_KEYS},
+        "candidates": {name: cv[name][p.metric] for name in train.candidates},
+        "model_dir": str(champion_out),
+        "mlflow": tracked,
+    }
+    with staged(champion_out) as folder, staged(selected_out) as selected_file:
+        shutil.copytree(candidates / champion, folder)
+        write_json(selected_file, selected)
+    log.info(
+        "champion: %s (CV %s %.4f), registered as %s", champion, p.metric, cv[champion][p.metric], tracked["model_uri"]
+    )
+    return selected
