@@ -67,6 +67,22 @@ def _select(args: argparse.Namespace) -> None:
     )
 
 
+def _baseline(args: argparse.Namespace) -> None:
+    from pipeline.baseline import BaselineParams, baseline
+    from pipeline.select import SelectParams
+
+    # Baseline runs go in the candidates' experiment, so one MLflow view compares them all.
+    experiment = load_section(SelectParams, "select", args.params).experiment
+    baseline(
+        load_section(BaselineParams, "baseline", args.params),
+        args.name,
+        args.prepared,
+        args.metrics_out,
+        experiment,
+        confirmed=args.yes,
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="sentiment", description=__doc__.splitlines()[0])
     top.add_argument("--params", type=Path, default=DEFAULT_PATH, help="params file (default: %(default)s)")
@@ -89,6 +105,17 @@ def parser() -> argparse.ArgumentParser:
         "choose the champion by CV score, log all candidates to MLflow, register the champion",
         "candidates", "metrics", "plots", "prepared", "champion_out", "selected_out",
     )  # fmt: skip
+    command(
+        "baseline",
+        _baseline,
+        "score pre-made model NAME (vader, comprehend) on the test split, beside the candidates",
+        "name", "prepared", "metrics_out",
+    )  # fmt: skip
+    commands.choices["baseline"].add_argument(
+        "--yes",
+        action="store_true",
+        help="agree to pay for AWS Comprehend (also needs baseline.comprehend.max_documents)",
+    )
     return top
 
 

@@ -1,6 +1,6 @@
 """Evaluate stage: score one candidate on the test split, with DVC plots.
 
-dvc.yaml: sentiment evaluate models/candidates/NAME data/prepared metrics/NAME/test.json plots/NAME
+dvc.yaml: sentiment evaluate models/candidates/NAME data/prepared metrics/candidates/NAME/test.json plots/NAME
 """
 
 from __future__ import annotations

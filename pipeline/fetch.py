@@ -82,10 +82,10 @@ def _file_rows(source: str) -> Iterator[Row]:
         missing = [column for column in ("text", "label") if column not in columns]
         if missing:
             raise PipelineError(f"{source} has no {' or '.join(repr(m) for m in missing)} column (columns: {columns})")
-        records: Iterator[dict] = iter(reader)
+        records: Iterator[tuple[int, dict]] = enumerate(reader, start=1)
     else:
         records = _jsonl_records(source, text)
-    for number, record in enumerate(records, start=1):
+    for number, record in records:
         if record.get("text") is None or record.get("label") is None:
             raise PipelineError(f"{source} row {number}: needs both 'text' and 'label'")
         yield {
@@ -95,7 +95,8 @@ def _file_rows(source: str) -> Iterator[Row]:
         }
 
 
-def _jsonl_records(source: str, text: str) -> Iterator[dict]:
+def _jsonl_records(source: str, text: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) pairs; blank lines are skipped but still counted, so ids match lines."""
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -105,7 +106,7 @@ def _jsonl_records(source: str, text: str) -> Iterator[dict]:
             raise PipelineError(f"{source} line {number} is not JSON ({error})") from None
         if not isinstance(record, dict):
             raise PipelineError(f"{source} line {number}: expected an object with 'text' and 'label'")
-        yield record
+        yield number, record
 
 
 def rows(source: str) -> Iterator[Row]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import zipfile
+from collections.abc import Sequence
 from typing import Any
 
 import nltk
@@ -35,33 +36,46 @@ CORPORA: dict[str, tuple[type[CorpusReader], tuple[Any, ...], dict[str, Any]]] =
 }
 
 
-def _find(name: str) -> nltk.data.PathPointer:
-    """Look where LazyCorpusLoader looks: inside corpora/NAME.zip first, then an unzipped folder."""
+def _find(package: str, resources: Sequence[str]) -> nltk.data.PathPointer:
+    """The first of `resources` NLTK finds on its path; LookupError if none."""
     try:
-        try:
-            return nltk.data.find(f"corpora/{name}.zip/{name}/")
-        except LookupError:
-            return nltk.data.find(f"corpora/{name}")
+        for resource in resources[:-1]:
+            try:
+                return nltk.data.find(resource)
+            except LookupError:
+                continue
+        return nltk.data.find(resources[-1])
     except (zipfile.BadZipFile, OSError) as error:
-        raise PipelineError(f"NLTK data for '{name}' is unreadable ({error}): delete it and fetch it again") from None
+        raise PipelineError(
+            f"NLTK data for '{package}' is unreadable ({error}): delete it and fetch it again"
+        ) from None
+
+
+def find(package: str, resources: Sequence[str]) -> nltk.data.PathPointer:
+    """Local copies first, nltk.download(package) second, else one line naming the remedies.
+
+    `resources` are the places NLTK's own loaders look, in their order (a zip's inside first).
+    """
+    try:
+        return _find(package, resources)
+    except LookupError:
+        pass
+    log.info("NLTK resource '%s' not found locally; trying nltk.download", package)
+    if nltk.download(package, quiet=True, raise_on_error=False):
+        try:
+            return _find(package, resources)
+        except LookupError:
+            pass
+    archive = resources[0].split(".zip")[0] + ".zip"
+    raise PipelineError(
+        f"NLTK resource '{package}' is not in {nltk.data.path[:3]}... and nltk.download('{package}') failed: "
+        f"set NLTK_DATA to a folder holding {archive}, or run `python -m nltk.downloader {package}` with network access"
+    )
 
 
 def locate(name: str) -> nltk.data.PathPointer:
-    try:
-        return _find(name)
-    except LookupError:
-        pass
-    log.info("NLTK corpus '%s' not found locally; trying nltk.download", name)
-    if nltk.download(name, quiet=True, raise_on_error=False):
-        try:
-            return _find(name)
-        except LookupError:
-            pass
-    raise PipelineError(
-        f"NLTK corpus '{name}' is not in {nltk.data.path[:3]}... and nltk.download('{name}') failed: "
-        f"set NLTK_DATA to a folder holding corpora/{name}.zip, or run "
-        f"`python -m nltk.downloader {name}` with network access"
-    )
+    """A corpus's root, where LazyCorpusLoader looks: inside corpora/NAME.zip, then an unzipped folder."""
+    return find(name, (f"corpora/{name}.zip/{name}/", f"corpora/{name}"))
 
 
 def corpus(name: str) -> CorpusReader:
@@ -76,3 +90,14 @@ def stopwords(language: str) -> tuple[str, ...]:
     if language not in reader.fileids():
         raise PipelineError(f"NLTK has no stopword list '{language}'; known: {', '.join(reader.fileids())}")
     return tuple(reader.words(language))
+
+
+# The resource name SentimentIntensityAnalyzer loads by default, inside the zip that nltk.download fetches.
+VADER_LEXICON = "sentiment/vader_lexicon.zip/vader_lexicon/vader_lexicon.txt"
+
+
+def vader_lexicon() -> str:
+    """The lexicon's name for SentimentIntensityAnalyzer(lexicon_file=...), checked first so a missing
+    lexicon is one line rather than NLTK's multi-line LookupError."""
+    find("vader_lexicon", (VADER_LEXICON,))
+    return VADER_LEXICON

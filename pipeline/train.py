@@ -1,6 +1,6 @@
 """Train stage: cross-validate one candidate on the train split, then fit it on all of it.
 
-dvc.yaml: sentiment train NAME data/prepared models/candidates/NAME metrics/NAME/cv.json
+dvc.yaml: sentiment train NAME data/prepared models/candidates/NAME metrics/candidates/NAME/cv.json
 """
 
 from __future__ import annotations

@@ -1,0 +1,125 @@
+"""Shared fixtures: a tiny corpus in NLTK's own on-disk layout, and per-test MLflow stores.
+
+The tiny corpus is written as corpora/movie_reviews/{pos,neg}/*.txt, corpora/stopwords/english and
+a tiny sentiment/vader_lexicon.zip,
+so the real NLTK corpus readers run on it; no test reaches the network.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import zipfile
+from pathlib import Path
+
+import nltk
+import pytest
+
+from pipeline.fetch import FetchParams, fetch
+from pipeline.prepare import PrepareParams, prepare
+from pipeline.train import TrainParams
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_NLTK_DATA = REPO.parent / "shared" / "nltk_data"
+
+POSITIVE = ["wonderful", "superb", "moving", "brilliant", "delightful", "masterpiece", "touching", "excellent"]
+NEGATIVE = ["dull", "boring", "awful", "tedious", "mess", "stupid", "worst", "lifeless"]
+NEUTRAL = ["film", "story", "plot", "actor", "scene", "director", "script", "music", "ending", "cast"]
+TINY_STOPWORDS = ["the", "a", "and", "is", "was", "it", "this", "of", "not", "no"]
+REVIEWS_PER_LABEL = 12
+
+
+def make_review(rng: random.Random, words: list[str]) -> str:
+    """A review in movie_reviews' stored form: lower-cased, tokens split by spaces, a sentence a line."""
+    sentences = [
+        f"the {rng.choice(NEUTRAL)} is {rng.choice(words)} , and the {rng.choice(NEUTRAL)} was {rng.choice(words)} ."
+        for _ in range(3)
+    ]
+    return " \n".join(sentences) + " \n"
+
+
+def write_tiny_nltk_data(root: Path) -> Path:
+    rng = random.Random(7)
+    for category, words in (("pos", POSITIVE), ("neg", NEGATIVE)):
+        folder = root / "corpora" / "movie_reviews" / category
+        folder.mkdir(parents=True)
+        for number in range(REVIEWS_PER_LABEL):
+            (folder / f"cv{number:03d}_{rng.randrange(10000)}.txt").write_text(make_review(rng, words))
+    stopwords = root / "corpora" / "stopwords"
+    stopwords.mkdir(parents=True)
+    (stopwords / "english").write_text("\n".join(TINY_STOPWORDS) + "\n")
+    # VADER's format: token, mean valence, std, ratings; NLTK's reader wants no trailing newline.
+    lexicon = [f"{word}\t2.5\t0.5\t[2, 3]" for word in POSITIVE] + [f"{word}\t-2.5\t0.5\t[-2, -3]" for word in NEGATIVE]
+    (root / "sentiment").mkdir()
+    with zipfile.ZipFile(root / "sentiment" / "vader_lexicon.zip", "w") as archive:
+        archive.writestr("vader_lexicon/vader_lexicon.txt", "\n".join(lexicon))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_nltk_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_nltk_data(tmp_path_factory.mktemp("nltk_data"))
+
+
+def use_nltk_data(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+    """Point this process and its subprocesses at `root` only, and make downloads fail offline."""
+    monkeypatch.setattr(nltk.data, "path", [str(root)])
+    monkeypatch.setenv("NLTK_DATA", str(root))
+    monkeypatch.setattr(nltk, "download", lambda *_args, **_kwargs: False)
+
+
+@pytest.fixture
+def nltk_home(tiny_nltk_data: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    use_nltk_data(monkeypatch, tiny_nltk_data)
+    return tiny_nltk_data
+
+
+@pytest.fixture
+def full_corpus(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The real movie_reviews corpus: ../shared/nltk_data or NLTK_DATA; skipped where neither has it."""
+    for candidate in (os.environ.get("NLTK_DATA"), str(SHARED_NLTK_DATA)):
+        if candidate and (Path(candidate) / "corpora" / "movie_reviews.zip").exists():
+            use_nltk_data(monkeypatch, Path(candidate))
+            return Path(candidate)
+    pytest.skip("the full movie_reviews corpus is not available (set NLTK_DATA to a folder that has it)")
+
+
+@pytest.fixture(autouse=True)
+def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test gets its own sqlite store, so nothing lands in the repository's mlflow.db."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_LOGGING_LEVEL", "WARNING")
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    monkeypatch.chdir(tmp_path)
+    return uri
+
+
+@pytest.fixture
+def prepared(nltk_home: Path, tmp_path: Path) -> Path:  # noqa: ARG001 (nltk_home: the corpus it points at)
+    """The tiny corpus fetched and split (10 train and 2 test reviews per label)."""
+    fetch(FetchParams(source="nltk:movie_reviews"), tmp_path / "data" / "raw")
+    prepare(PrepareParams(test_fraction=0.2, seed=0), tmp_path / "data" / "raw", tmp_path / "data" / "prepared")
+    return tmp_path / "data" / "prepared"
+
+
+TINY_TRAIN = TrainParams(
+    cv_folds=2,
+    cv_seed=1,
+    candidates={
+        "seed_nb": {"kind": "nltk_naive_bayes", "features": {"stopwords": "english"}},
+        "stem_binary_nb": {
+            "kind": "nltk_naive_bayes",
+            "features": {"stopwords": "english", "stem": "english", "binary": True},
+        },
+    },
+)
+
+
+def copy_project(destination: Path) -> Path:
+    """The files a user clones, for tests that run dvc itself in a scratch copy."""
+    for name in ("dvc.yaml", "params.yaml", "pyproject.toml"):
+        shutil.copy(REPO / name, destination / name)
+    shutil.copytree(REPO / "pipeline", destination / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    return destination

@@ -1,0 +1,51 @@
+"""The CLI turns a user's mistake into one line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SENTIMENT = Path(sys.executable).with_name("sentiment")
+
+
+def run(*argv: str) -> tuple[int, list[str]]:
+    """Run the installed console script; return its exit code and its stderr lines."""
+    done = subprocess.run([SENTIMENT, *argv], capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stderr.strip().splitlines()
+
+
+def test_bad_params_key_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("prepare:\n  test_fraction: 0.2\n  sed: 1\n")
+    code, lines = run("--params", str(tmp_path / "params.yaml"), "prepare", "raw", "out")
+    assert code == 1
+    assert len(lines) == 1 and "unknown key(s) sed" in lines[0]
+
+
+def test_missing_section_and_file(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("fetch: {source: nltk:movie_reviews}\n")
+    assert run("--params", str(tmp_path / "params.yaml"), "prepare", "raw", "out")[1][0].endswith(
+        "has no 'prepare' section"
+    )
+    code, lines = run("--params", str(tmp_path / "nope.yaml"), "fetch", "out")
+    assert code == 1 and "nope.yaml not found" in lines[0]
+
+
+def test_unknown_candidate_from_the_command_line(tmp_path: Path, nltk_home: Path) -> None:  # noqa: ARG001
+    (tmp_path / "params.yaml").write_text(
+        "train:\n  cv_folds: 2\n  cv_seed: 1\n  candidates:\n    nb: {kind: nltk_naive_bayes}\n"
+    )
+    code, lines = run("--params", str(tmp_path / "params.yaml"), "train", "svm", "p", "m", "cv.json")
+    assert code == 1 and len(lines) == 1 and "no candidate 'svm' in train.candidates; known: nb" in lines[0]
+
+
+def test_corrupt_csv_end_to_end(tmp_path: Path) -> None:
+    (tmp_path / "bad.csv").write_text("review,label\nok,pos\n")
+    (tmp_path / "params.yaml").write_text(f"fetch:\n  source: {tmp_path / 'bad.csv'}\n")
+    code, lines = run("--params", str(tmp_path / "params.yaml"), "fetch", str(tmp_path / "raw"))
+    assert code == 1 and len(lines) == 1 and "has no 'text' column" in lines[0]
+    assert not (tmp_path / "raw").exists()

@@ -1,0 +1,176 @@
+"""`dvc repro` on the tiny corpus in a scratch copy of the repository, tracked in sqlite and in a real mlflow server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from tests.conftest import copy_project
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+CANDIDATES = ("seed_nb", "stem_binary_nb")
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{command} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, tiny_nltk_data: Path) -> tuple[Path, dict[str, str]]:
+    """A fresh git + DVC repository holding the project, with params shrunk for the tiny corpus."""
+    root = copy_project(tmp_path_factory.mktemp("project"))
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["train"]["cv_folds"] = 2
+    params["select"]["min_value"] = 0.5
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "DVC_"))}
+    env.update(PATH=f"{BIN}{os.pathsep}{env['PATH']}", NLTK_DATA=str(tiny_nltk_data), MLFLOW_LOGGING_LEVEL="WARNING")
+    run(["git", "init", "-q"], root, env)
+    run([BIN / "dvc", "init", "-q"], root, env)
+    return root, env
+
+
+@pytest.fixture(scope="module")
+def reproduced(project: tuple[Path, dict[str, str]]) -> tuple[Path, dict[str, str], str]:
+    root, env = project
+    done = run([BIN / "dvc", "repro"], root, env)
+    return root, env, done.stdout + done.stderr
+
+
+def test_repro_makes_every_output(reproduced) -> None:
+    root, _, log = reproduced
+    for name in CANDIDATES:
+        assert (root / "models" / "candidates" / name / "model.json").exists()
+        assert (root / "plots" / name / "confusion.png").exists()
+    selected = json.loads((root / "models" / "selected.json").read_text())
+    assert selected["champion"] in CANDIDATES and (root / "models" / "champion" / "weights.json").exists()
+    assert "documents featurized" in log and "fold 2/2" in log  # progress lines reach the user
+
+
+def test_default_tracking_store_is_sqlite_in_the_repository(reproduced) -> None:
+    root, _, _ = reproduced
+    assert (root / "mlflow.db").exists()
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    version = client.get_model_version_by_alias("movie-reviews-sentiment", "champion")
+    assert version.run_id == json.loads((root / "models" / "selected.json").read_text())["mlflow"]["run_id"]
+
+
+def test_metrics_show_lists_each_candidate(reproduced) -> None:
+    root, env, _ = reproduced
+    shown = json.loads(run([BIN / "dvc", "metrics", "show", "--json"], root, env).stdout)
+    files = shown[""]["data"]
+    for name in CANDIDATES:
+        assert "accuracy" in files[f"metrics/candidates/{name}/test.json"]["data"]
+        assert "accuracy" in files[f"metrics/candidates/{name}/cv.json"]["data"]
+    assert "accuracy" in files["metrics/baselines/vader.json"]["data"]
+
+
+def test_second_repro_is_a_no_op(reproduced) -> None:
+    root, env, _ = reproduced
+    done = run([BIN / "dvc", "repro"], root, env)
+    assert "Data and pipelines are up to date" in done.stdout
+    assert "Running stage" not in done.stdout
+
+
+def test_experiment_with_a_changed_prepare_param(reproduced) -> None:
+    root, env, _ = reproduced
+    run(["git", "add", "-A"], root, env)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"], root, env)
+    run([BIN / "dvc", "exp", "run", "-S", "prepare.seed=1", "--name", "seed-1"], root, env)
+    shown = json.loads(run([BIN / "dvc", "exp", "show", "--json"], root, env).stdout)
+    experiments = [e for row in shown for e in (row.get("experiments") or [])]
+    names = [run_["name"] for e in experiments for run_ in e["revs"]]
+    assert "seed-1" in names
+    metrics = next(r for e in experiments for r in e["revs"] if r["name"] == "seed-1")["data"]["metrics"]
+    assert "accuracy" in metrics["metrics/candidates/seed_nb/test.json"]["data"]
+
+
+def test_unknown_candidate_kind_fails_in_one_line_and_caches_nothing(project, tmp_path: Path) -> None:
+    root, env = project
+    bad = copy_project(tmp_path)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["train"]["candidates"]["seed_nb"]["kind"] = "svm"
+    (bad / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], bad, env)
+    run([BIN / "dvc", "init", "-q"], bad, env)
+    done = run([BIN / "dvc", "repro", "train@seed_nb"], bad, env, check=False)
+    assert done.returncode != 0
+    ours = [line for line in done.stderr.splitlines() if "pipeline: sentiment train" in line]
+    assert len(ours) == 1 and ours[0].endswith("unknown model kind 'svm'; known: nltk_naive_bayes")
+    assert "Traceback" not in done.stderr
+    assert not (bad / "models" / "candidates" / "seed_nb").exists()
+    lock = bad / "dvc.lock"
+    assert not lock.exists() or "train@seed_nb" not in lock.read_text()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path):
+    """A real `mlflow server` with a sqlite backend, as a team would share one; stopped by its process group."""
+    port = free_port()
+    process = subprocess.Popen(
+        [BIN / "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "artifacts")],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"), start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log = (tmp_path / "server.log").read_text()[-2000:]
+                    raise AssertionError(f"mlflow server did not start: {log}") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_same_pipeline_logs_to_a_tracking_server(reproduced, mlflow_server: str) -> None:
+    root, env, _ = reproduced
+    run([BIN / "dvc", "repro", "--force", "select"], root, {**env, "MLFLOW_TRACKING_URI": mlflow_server})
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server)
+    experiment = client.get_experiment_by_name("movie-reviews-sentiment")
+    runs = client.search_runs([experiment.experiment_id])
+    roles = {r.info.run_name: r.data.tags["role"] for r in runs}
+    assert roles == {"pipeline": "pipeline", "seed_nb": "candidate", "stem_binary_nb": "candidate"}
+    assert all("test_accuracy" in r.data.metrics for r in runs if r.info.run_name != "pipeline")
+    version = client.get_model_version_by_alias("movie-reviews-sentiment", "champion")
+    mlflow.set_tracking_uri(mlflow_server)
+    try:
+        model = mlflow.pyfunc.load_model("models:/movie-reviews-sentiment@champion")
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert version.version == "1"
+    assert model.predict(["Superb, moving and wonderful."])[0].label == "positive"

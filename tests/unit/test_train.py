@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import PipelineError
+from pipeline.model import load
+from pipeline.prepare import read_split
+from pipeline.train import train
+from tests.conftest import TINY_STOPWORDS, TINY_TRAIN
+
+
+def test_train_saves_a_model_and_cv_scores(prepared: Path, tmp_path: Path) -> None:
+    model = train(TINY_TRAIN, "seed_nb", prepared, tmp_path / "model", tmp_path / "cv.json")
+    cv = json.loads((tmp_path / "cv.json").read_text())
+    assert cv["folds"] == 2 and 0.5 <= cv["accuracy"] <= 1.0 and "f1_macro" in cv and "roc_auc" in cv
+    config = json.loads((tmp_path / "model" / "model.json").read_text())
+    # The stopword language was resolved to NLTK's list and saved, so serving needs no NLTK data.
+    assert config["options"]["features"]["stopwords"] == TINY_STOPWORDS
+    _, texts, _ = read_split(prepared / "test.jsonl")
+    assert load(tmp_path / "model").predict_proba(texts) == model.predict_proba(texts)
+
+
+def test_unknown_candidate_and_kind_are_named(prepared: Path, tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="no candidate 'svm'"):
+        train(TINY_TRAIN, "svm", prepared, tmp_path / "model", tmp_path / "cv.json")
+    bad = dataclasses.replace(TINY_TRAIN, candidates={"x": {"kind": "svm"}})
+    with pytest.raises(PipelineError, match="unknown model kind 'svm'"):
+        train(bad, "x", prepared, tmp_path / "model", tmp_path / "cv.json")
+    assert not (tmp_path / "model").exists() and not (tmp_path / "cv.json").exists()
+
+
+def test_too_many_folds_is_named(prepared: Path, tmp_path: Path) -> None:
+    bad = dataclasses.replace(TINY_TRAIN, cv_folds=50)
+    with pytest.raises(PipelineError, match="cv_folds=50"):
+        train(bad, "seed_nb", prepared, tmp_path / "model", tmp_path / "cv.json")
