@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # The venv's own executables, so `uv run python benchmarks/pipeline.py` needs no activated venv.
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "benchmarks" / "results" / "pipeline.json"
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "pyproject.toml")
+PROJECT_FILES = ("dvc.yaml", "params.yaml", "pyproject.toml", "bentofile.yaml")
+PROJECT_FOLDERS = ("pipeline", "frontend")
 RUNNING_STAGE = re.compile(r"Running stage '([^']+)'")
 STDERR_TAIL_LINES = 3
 
@@ -76,7 +77,8 @@ class Failed(Exception):
 def copy_project(destination: Path) -> None:
     for name in PROJECT_FILES:
         shutil.copy2(ROOT / name, destination / name)
-    shutil.copytree(ROOT / "pipeline", destination / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in PROJECT_FOLDERS:
+        shutil.copytree(ROOT / name, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
 
 
 def child_environment(project: Path, scratch: Path, nltk_data: Path | None) -> dict[str, str]:
@@ -89,6 +91,7 @@ def child_environment(project: Path, scratch: Path, nltk_data: Path | None) -> d
         MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}",
         DVC_NO_ANALYTICS="1",
         DVC_SITE_CACHE_DIR=str(scratch / "dvc-site-cache"),
+        BENTOML_HOME=str(scratch / "bentoml"),
     )
     if nltk_data is not None:
         env["NLTK_DATA"] = str(nltk_data)

@@ -83,6 +83,12 @@ def _baseline(args: argparse.Namespace) -> None:
     )
 
 
+def _package(args: argparse.Namespace) -> None:
+    from pipeline.package import PackageParams, package
+
+    package(load_section(PackageParams, "package", args.params), args.selected, args.serving_out, args.bento_out)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="sentiment", description=__doc__.splitlines()[0])
     top.add_argument("--params", type=Path, default=DEFAULT_PATH, help="params file (default: %(default)s)")
@@ -116,6 +122,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="agree to pay for AWS Comprehend (also needs baseline.comprehend.max_documents)",
     )
+    command(
+        "package",
+        _package,
+        "import the champion into the BentoML model store and build the bento",
+        "selected", "serving_out", "bento_out",
+    )  # fmt: skip
     return top
 
 

@@ -28,6 +28,9 @@ NEGATIVE = ["dull", "boring", "awful", "tedious", "mess", "stupid", "worst", "li
 NEUTRAL = ["film", "story", "plot", "actor", "scene", "director", "script", "music", "ending", "cast"]
 TINY_STOPWORDS = ["the", "a", "and", "is", "was", "it", "this", "of", "not", "no"]
 REVIEWS_PER_LABEL = 12
+# What `dvc repro` needs from a clone.
+PROJECT_FILES = ("dvc.yaml", "params.yaml", "pyproject.toml", "bentofile.yaml")
+PROJECT_FOLDERS = ("pipeline", "frontend")
 
 
 def make_review(rng: random.Random, words: list[str]) -> str:
@@ -119,7 +122,8 @@ TINY_TRAIN = TrainParams(
 
 def copy_project(destination: Path) -> Path:
     """The files a user clones, for tests that run dvc itself in a scratch copy."""
-    for name in ("dvc.yaml", "params.yaml", "pyproject.toml"):
+    for name in PROJECT_FILES:
         shutil.copy(REPO / name, destination / name)
-    shutil.copytree(REPO / "pipeline", destination / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in PROJECT_FOLDERS:
+        shutil.copytree(REPO / name, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
     return destination

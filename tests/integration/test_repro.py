@@ -40,7 +40,14 @@ def project(tmp_path_factory: pytest.TempPathFactory, tiny_nltk_data: Path) -> t
     params["select"]["min_value"] = 0.5
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "DVC_"))}
-    env.update(PATH=f"{BIN}{os.pathsep}{env['PATH']}", NLTK_DATA=str(tiny_nltk_data), MLFLOW_LOGGING_LEVEL="WARNING")
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env['PATH']}",
+        NLTK_DATA=str(tiny_nltk_data),
+        MLFLOW_LOGGING_LEVEL="WARNING",
+        BENTOML_HOME=str(root / ".bentoml"),
+        # `sentiment` is an editable install of this checkout; make it import the copy's code.
+        PYTHONPATH=str(root),
+    )
     run(["git", "init", "-q"], root, env)
     run([BIN / "dvc", "init", "-q"], root, env)
     return root, env
@@ -60,6 +67,10 @@ def test_repro_makes_every_output(reproduced) -> None:
         assert (root / "plots" / name / "confusion.png").exists()
     selected = json.loads((root / "models" / "selected.json").read_text())
     assert selected["champion"] in CANDIDATES and (root / "models" / "champion" / "weights.json").exists()
+    serving = json.loads((root / "models" / "bento.json").read_text())
+    assert (
+        serving["model"].startswith("movie-reviews-sentiment:") and (root / "bento" / "sentiment.bento").stat().st_size
+    )
     assert "documents featurized" in log and "fold 2/2" in log  # progress lines reach the user
 
 

@@ -101,3 +101,11 @@ def test_label_aliases() -> None:
     ]
     with pytest.raises(PipelineError, match="unknown label 'meh'"):
         normalize_label("meh")
+
+
+def test_snowball_languages_match_nltks() -> None:
+    from nltk.stem import SnowballStemmer
+
+    from pipeline.model import SNOWBALL_LANGUAGES
+
+    assert set(SnowballStemmer.languages) == SNOWBALL_LANGUAGES

@@ -1,0 +1,110 @@
+"""A real `bentoml serve` process on a free port, serving a champion trained on the tiny corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from pipeline.fetch import FetchParams, fetch
+from pipeline.prepare import PrepareParams, prepare
+from pipeline.train import train
+from tests.conftest import REPO, TINY_TRAIN, write_tiny_nltk_data
+
+BIN = Path(sys.executable).parent
+ALLOWED_ORIGIN = "http://127.0.0.1:8765"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def bentoml_serve(env: dict[str, str], log: Path, timeout_s: float = 90) -> Iterator[str]:
+    """Start `bentoml serve` in the repository root, wait for /readyz, stop its process group."""
+    port = free_port()
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            [BIN / "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"bentoml serve did not become ready:\n{log.read_text()[-3000:]}") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server and its workers by process group; it may have exited already."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The tiny corpus's seed_nb champion in a private BentoML store; returns the server's environment."""
+    import nltk
+
+    root = tmp_path_factory.mktemp("serving")
+    nltk_data = write_tiny_nltk_data(root / "nltk_data")
+    saved_path = list(nltk.data.path)
+    nltk.data.path[:] = [str(nltk_data)]
+    try:
+        fetch(FetchParams(), root / "raw")
+        prepare(PrepareParams(), root / "raw", root / "prepared")
+        train(TINY_TRAIN, "seed_nb", root / "prepared", root / "champion", root / "cv.json")
+    finally:
+        nltk.data.path[:] = saved_path
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SENTIMENT_", "MLFLOW_"))}
+    env.update(BENTOML_HOME=str(root / "bentoml"), SENTIMENT_WORKERS="1", SENTIMENT_CORS_ORIGINS=ALLOWED_ORIGIN)
+    # In a child: BentoML fixes its store's location the first time a process uses it.
+    selected = {"champion": "seed_nb", "kind": "nltk_naive_bayes", "metric": "accuracy", "cv": {}, "test": {}}
+    script = (
+        "import json, sys; from pathlib import Path; from pipeline.package import import_model; "
+        "print(import_model(sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "tiny-sentiment", str(root / "champion"), json.dumps(selected)],
+        env=env, capture_output=True, text=True, check=True, cwd=REPO,
+    )  # fmt: skip
+    env["SENTIMENT_MODEL"] = done.stdout.strip().splitlines()[-1]
+    return env
+
+
+@pytest.fixture(scope="session")
+def service_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs") / "bentoml-serve.log"
+
+
+@pytest.fixture(scope="session")
+def service(packaged: dict[str, str], service_log: Path) -> Iterator[str]:
+    with bentoml_serve(packaged, service_log) as url:
+        yield url

@@ -1,0 +1,153 @@
+"""The BentoML service over real HTTP: endpoints, CORS, limits and every bad input, against `bentoml serve`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import bentoml
+import pytest
+
+from tests.conftest import REPO
+from tests.e2e.conftest import ALLOWED_ORIGIN, BIN, bentoml_serve
+
+pytestmark = pytest.mark.e2e
+
+
+def post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict, dict]:
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+def preflight(url: str, origin: str) -> tuple[int, dict]:
+    request = urllib.request.Request(url, method="OPTIONS")
+    request.add_header("Origin", origin)
+    request.add_header("Access-Control-Request-Method", "POST")
+    request.add_header("Access-Control-Request-Headers", "content-type")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}
+
+
+def test_predict_and_batch_through_bentomls_client(service: str, packaged: dict[str, str]) -> None:
+    with bentoml.SyncHTTPClient(service) as client:
+        single = client.predict(text="A wonderful, superb and moving film!")
+        batch = client.predict_batch(texts=["Dull, boring, an awful mess.", "Brilliant and delightful."])
+    assert single["label"] == "positive" and 0.5 < single["score"] <= 1
+    assert single["model"] == packaged["SENTIMENT_MODEL"]
+    assert [p["label"] for p in batch] == ["negative", "positive"]
+
+
+def test_health_and_metrics(service: str) -> None:
+    for path in ("/livez", "/readyz", "/metrics", "/docs.json", "/ui/", "/"):
+        with urllib.request.urlopen(service + path, timeout=10) as response:
+            assert response.status == 200, path
+    with urllib.request.urlopen(service + "/docs.json", timeout=10) as response:
+        paths = json.loads(response.read())["paths"]
+    assert {"/predict", "/predict_batch"} <= set(paths)
+
+
+def test_cors_allows_the_configured_origin_only(service: str) -> None:
+    status, headers = preflight(service + "/predict", ALLOWED_ORIGIN)
+    assert status == 200 and headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    _, headers, _ = post(service + "/predict", b'{"text": "good"}', {"Origin": ALLOWED_ORIGIN})
+    assert headers.get("access-control-allow-origin") == ALLOWED_ORIGIN
+
+    status, headers = preflight(service + "/predict", "http://evil.example")
+    assert status == 400 and "access-control-allow-origin" not in headers
+    _, headers, _ = post(service + "/predict", b'{"text": "good"}', {"Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in {k.lower() for k in headers}
+
+
+BAD_INPUTS = [
+    ("/predict", b'{"text": ""}', 400, "text is empty"),
+    ("/predict", b'{"text": "  \\n\\t "}', 400, "text is empty"),
+    ("/predict", b'{"text": 42}', 400, "valid string"),
+    ("/predict", b'{"review": "good"}', 400, "Field required"),
+    ("/predict", b'{"text": "good"', 400, "Invalid JSON"),
+    ("/predict", b'{"text": "\xff\xfe bad bytes"}', 400, "Invalid JSON"),
+    ("/predict", json.dumps({"text": "a" * 100_001}).encode(), 400, "limit is 100,000"),
+    ("/predict_batch", b'{"texts": []}', 400, "at least 1 item"),
+    ("/predict_batch", json.dumps({"texts": ["ok"] * 1001}).encode(), 400, "at most 1000 items"),
+    ("/predict_batch", b'{"texts": ["fine", ""]}', 400, "text is empty"),
+    ("/predict_batch", b'{"texts": "not a list"}', 400, "valid array"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "status", "message"), BAD_INPUTS)
+def test_bad_input_gets_a_4xx_with_a_message(service: str, path: str, body: bytes, status: int, message: str) -> None:
+    code, _, answer = post(service + path, body)
+    assert code == status
+    assert message in json.dumps(answer)
+    with urllib.request.urlopen(service + "/readyz", timeout=10) as response:
+        assert response.status == 200
+
+
+def test_body_over_the_cap_is_refused_before_it_is_read(service: str) -> None:
+    """Announce 17 MiB, send 1 KiB, and get the 413 at once: the server never waits for the rest."""
+    host, port = service.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {17 * 1024 * 1024}\r\n\r\n".encode()
+            + b" " * 1024
+        )
+        reply = b""
+        while b"SENTIMENT_MAX_BODY_BYTES" not in reply and (chunk := connection.recv(65536)):
+            reply += chunk
+    reply = reply.decode()
+    assert reply.startswith("HTTP/1.1 413") and "SENTIMENT_MAX_BODY_BYTES" in reply
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_json_gets_415(service: str, content_type: str) -> None:
+    code, _, answer = post(service + "/predict", b'{"text": "good"}', {"Content-Type": content_type})
+    assert code == 415 and "application/json" in answer["error"]
+
+
+def test_client_errors_are_not_logged_as_server_errors(service: str, service_log: Path) -> None:
+    post(service + "/predict", b'{"text": ""}')
+    log = service_log.read_text()
+    assert "client error on /predict [POST]" in log
+    assert "Traceback" not in log and "[ERROR]" not in log
+
+
+def test_no_training_packages_are_imported_to_serve(packaged: dict[str, str]) -> None:
+    script = (
+        "import sys, pipeline.service; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'dvc', 'sklearn', 'scipy', 'pandas'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env=packaged, cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_missing_model_fails_at_start_with_one_clear_line(packaged: dict[str, str], tmp_path: Path) -> None:
+    env = {**packaged, "SENTIMENT_MODEL": "tiny-sentiment:doesnotexist"}
+    with pytest.raises(AssertionError, match="bentoml serve did not become ready") as failure:
+        with bentoml_serve(env, tmp_path / "serve.log", timeout_s=60):
+            pass
+    assert "tiny-sentiment:doesnotexist" in str(failure.value)
+
+
+def test_schemathesis_finds_no_server_errors(service: str, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [BIN / "st", "run", f"{service}/docs.json", "--checks", "not_a_server_error", "--max-examples", "40",
+         "--workers", "2"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    summary = [line for line in done.stdout.splitlines() if "passed" in line or "failed" in line]
+    assert summary, done.stdout[-2000:]
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
