@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,7 +26,6 @@ from pipeline.train import train
 from tests.conftest import REPO, TINY_TRAIN, write_tiny_nltk_data
 
 BIN = Path(sys.executable).parent
-ALLOWED_ORIGIN = "http://127.0.0.1:8765"
 
 
 def free_port() -> int:
@@ -68,8 +71,44 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+class Site:
+    """The front end served from another local origin, as S3 would serve it, by a real HTTP server."""
+
+    def __init__(self, folder: Path) -> None:
+        shutil.copytree(REPO / "frontend", folder)
+        self.folder = folder
+        handler = functools.partial(QuietHandler, directory=str(folder))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def point_at(self, api_url: str) -> None:
+        """Write config.js as deployment does."""
+        (self.folder / "config.js").write_text(f'export const API_BASE_URL = "{api_url}";\n')
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
 @pytest.fixture(scope="session")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Site]]:
+    """Two static origins: one on the API's CORS allowlist, one not."""
+    root = tmp_path_factory.mktemp("sites")
+    made = {name: Site(root / name) for name in ("allowed", "denied")}
+    yield made
+    for site in made.values():
+        site.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def allowed_origin(sites: dict[str, Site]) -> str:
+    return sites["allowed"].origin
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory, allowed_origin: str) -> dict[str, str]:
     """The tiny corpus's seed_nb champion in a private BentoML store; returns the server's environment."""
     import nltk
 
@@ -84,7 +123,7 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     finally:
         nltk.data.path[:] = saved_path
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SENTIMENT_", "MLFLOW_"))}
-    env.update(BENTOML_HOME=str(root / "bentoml"), SENTIMENT_WORKERS="1", SENTIMENT_CORS_ORIGINS=ALLOWED_ORIGIN)
+    env.update(BENTOML_HOME=str(root / "bentoml"), SENTIMENT_WORKERS="1", SENTIMENT_CORS_ORIGINS=allowed_origin)
     # In a child: BentoML fixes its store's location the first time a process uses it.
     selected = {"champion": "seed_nb", "kind": "nltk_naive_bayes", "metric": "accuracy", "cv": {}, "test": {}}
     script = (
@@ -105,6 +144,8 @@ def service_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def service(packaged: dict[str, str], service_log: Path) -> Iterator[str]:
+def service(packaged: dict[str, str], service_log: Path, sites: dict[str, Site]) -> Iterator[str]:
     with bentoml_serve(packaged, service_log) as url:
+        for site in sites.values():
+            site.point_at(url)
         yield url

@@ -14,7 +14,7 @@ import bentoml
 import pytest
 
 from tests.conftest import REPO
-from tests.e2e.conftest import ALLOWED_ORIGIN, BIN, bentoml_serve
+from tests.e2e.conftest import BIN, bentoml_serve
 
 pytestmark = pytest.mark.e2e
 
@@ -59,11 +59,11 @@ def test_health_and_metrics(service: str) -> None:
     assert {"/predict", "/predict_batch"} <= set(paths)
 
 
-def test_cors_allows_the_configured_origin_only(service: str) -> None:
-    status, headers = preflight(service + "/predict", ALLOWED_ORIGIN)
-    assert status == 200 and headers["access-control-allow-origin"] == ALLOWED_ORIGIN
-    _, headers, _ = post(service + "/predict", b'{"text": "good"}', {"Origin": ALLOWED_ORIGIN})
-    assert headers.get("access-control-allow-origin") == ALLOWED_ORIGIN
+def test_cors_allows_the_configured_origin_only(service: str, allowed_origin: str) -> None:
+    status, headers = preflight(service + "/predict", allowed_origin)
+    assert status == 200 and headers["access-control-allow-origin"] == allowed_origin
+    _, headers, _ = post(service + "/predict", b'{"text": "good"}', {"Origin": allowed_origin})
+    assert headers.get("access-control-allow-origin") == allowed_origin
 
     status, headers = preflight(service + "/predict", "http://evil.example")
     assert status == 400 and "access-control-allow-origin" not in headers
