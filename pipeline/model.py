@@ -13,10 +13,9 @@ import re
 import string
 import sys
 import zipfile
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from itertools import chain, repeat
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
@@ -244,8 +243,10 @@ NEGATIONS = frozenset({
 WEIGHTINGS = ("binary", "count", "tfidf")
 # An n-gram's key packs its token ids into one int64 (id1 * base**2 + id2 * base + id3), hence 3.
 MAX_NGRAM = 3
-# Training turns this many tokens at a time into n-grams, so its temporaries stay bounded on big corpora.
+# Training turns this many tokens at a time into n-grams, so its temporaries stay bounded on big corpora...
 CHUNK_TOKENS = 2_000_000
+# ...and tokenizes this many documents at a time, so it holds one batch's token strings, not the corpus's.
+TOKENIZE_BATCH = 10_000
 # Odd, so its powers modulo 2**64 never vanish; any such constant would do (the hash is checked anyway).
 HASH_MULTIPLIER = 0x9E3779B97F4A7C15
 # A stemmer memo is cleared beyond this size, so a server fed arbitrary words cannot grow it for ever.
@@ -298,7 +299,9 @@ class NgramFeatures:
         stems: dict[str, str] = {}
 
         def tokens(text: str) -> list[str]:
-            kept = [token for token in tokenize(text.lower() if self.lowercase else text) if token not in dropped]
+            kept = tokenize(text.lower() if self.lowercase else text)
+            if dropped:
+                kept = [token for token in kept if token not in dropped]
             if stemmer is not None:
                 if len(stems) > MAX_MEMO:
                     stems.clear()
@@ -314,6 +317,33 @@ class _GrowingIds(dict[str, int]):
     def __missing__(self, token: str) -> int:
         self[token] = number = len(self) + 1
         return number
+
+
+def _flat_token_ids(
+    tokens_of: Callable[[str], list[str]], texts: Sequence[str], id_of: Callable[[str], int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every document's token ids end to end, and each document's token count.
+
+    Texts are tokenized TOKENIZE_BATCH at a time, so only one batch's token strings are in memory.
+    """
+    pieces, lengths = [np.zeros(0, dtype=np.int64)], []
+    for start in range(0, len(texts), TOKENIZE_BATCH):
+        tokens = [tokens_of(text) for text in texts[start : start + TOKENIZE_BATCH]]
+        counts = list(map(len, tokens))
+        pieces.append(np.fromiter(map(id_of, chain.from_iterable(tokens)), dtype=np.int64, count=sum(counts)))
+        lengths += counts
+    return np.concatenate(pieces), np.array(lengths, dtype=np.int64)
+
+
+def _chunks(lengths: np.ndarray, max_tokens: int) -> Iterator[tuple[int, int, int, int]]:
+    """(first document, end document, first token, end token) of runs of about max_tokens tokens."""
+    ends = np.cumsum(lengths)
+    start = 0
+    while start < len(lengths):
+        first_token = int(ends[start - 1]) if start else 0
+        end = max(int(np.searchsorted(ends, first_token + max_tokens, side="right")), start + 1)
+        yield start, end, first_token, int(ends[end - 1])
+        start = end
 
 
 def _ngram_keys(
@@ -345,134 +375,136 @@ def _check_base(base: int, ngram_range: tuple[int, int]) -> None:
         )
 
 
-def _cell_values(
-    documents: np.ndarray, columns: np.ndarray, width: int, weighting: str, idf: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Merge n-gram occurrences into (document, column) cells with their values; None means 1 per occurrence.
+def _ngram_names(keys: np.ndarray, base: int, tokens: Sequence[str]) -> list[str]:
+    """Keys back into "token token" strings (tokens[id - 1] is token id); n is 1, 2 or 3 by the key's size."""
+    names = []
+    for key in keys.tolist():
+        parts = []
+        while key:
+            key, number = divmod(key, base)
+            parts.append(tokens[number - 1])
+        names.append(" ".join(reversed(parts)))
+    return names
 
-    Training (the sparse matrix) and serving (the scores) both go through here, so they cannot weigh
-    a review differently. Cells come out sorted by document, then column.
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """np.unique(values) by sorting: numpy 2.4's default hash-based unique is ~15x slower on int64 keys."""
+    ordered = np.sort(values)
+    first = np.ones(len(ordered), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first]
+
+
+def _cell_values(
+    documents: np.ndarray, columns: np.ndarray, counts: np.ndarray | None, weighting: str, idf: np.ndarray | None
+) -> np.ndarray | None:
+    """The value of each distinct (document, column) cell from its number of occurrences; None means all 1.
+
+    The training matrix and serving's scores both take their values from here, so they cannot weigh
+    a review differently.
     """
-    if weighting == "count":
-        return documents, columns, None
     if weighting == "binary":
-        cells = np.unique(documents * width + columns)
-        return cells // width, cells % width, None
-    cells, counts = np.unique(documents * width + columns, return_counts=True)
-    documents, columns = cells // width, cells % width
+        return None
+    if weighting == "count":
+        return counts.astype(np.float64)
     values = (1.0 + np.log(counts)) * idf[columns]
     norms = np.sqrt(np.bincount(documents, weights=values * values))
-    return documents, columns, values / norms[documents]
+    return values / norms[documents]
 
 
-def _chunks(lengths: np.ndarray, max_tokens: int) -> Iterator[tuple[int, int, int, int]]:
-    """(first document, end document, first token, end token) of runs of about max_tokens tokens."""
-    ends = np.cumsum(lengths)
-    start = 0
-    while start < len(lengths):
-        first_token = int(ends[start - 1]) if start else 0
-        end = max(int(np.searchsorted(ends, first_token + max_tokens, side="right")), start + 1)
-        yield start, end, first_token, int(ends[end - 1])
-        start = end
+def _csr(
+    rows: np.ndarray, columns: np.ndarray, values: np.ndarray | None, shape: tuple[int, int]
+) -> Any:  # scipy.sparse.csr_matrix, imported here: serving never calls this
+    from scipy import sparse
+
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    data = np.ones(len(columns)) if values is None else values
+    return sparse.csr_matrix((data, columns.astype(np.int32), indptr), shape=shape)
 
 
 @dataclasses.dataclass
 class _TrainingVocabulary:
-    """The n-gram columns learnt from training texts by the reference path (tokenize() and dicts).
+    """The n-gram columns learnt from training texts by the reference path, tokenize() and dicts.
 
-    It makes the sparse matrix the scikit-learn estimator is fit on. Serving never uses it: it uses an
-    _NgramTable compiled from `vocabulary`, and tests check that both give the estimator's predictions.
+    It makes the sparse matrix the scikit-learn estimator is fit on. Serving uses an _NgramTable
+    instead, and tests check that both give the estimator's predictions.
     """
 
     features: NgramFeatures
     token_ids: dict[str, int]
-    base: int
     keys: np.ndarray  # sorted n-gram keys; a key's position is its column
-    vocabulary: list[str]  # column -> n-gram, its tokens joined by spaces
     idf: np.ndarray | None
+
+    @property
+    def base(self) -> int:
+        return len(self.token_ids) + 1
 
     @classmethod
     def learn(cls, features: NgramFeatures, texts: Sequence[str]) -> tuple[Self, Any]:
-        """The vocabulary of `texts` and their sparse matrix, tokenizing each text once."""
+        """The vocabulary of `texts` and their sparse matrix, in one pass over the tokens.
+
+        Each chunk of documents is reduced to its distinct (document, n-gram) cells with their counts;
+        an n-gram's document count is then its number of cells, which decides the columns kept.
+        """
         token_ids = _GrowingIds()
         flat, lengths = _flat_token_ids(features.tokenizer(), texts, token_ids.__getitem__)
         base = len(token_ids) + 1
         _check_base(base, features.ngram_range)
-        found, spread = [], []
+        found, rows, columns, counts = [], [], [], []
         for start, end, first, last in _chunks(lengths, CHUNK_TOKENS):
             documents = np.repeat(np.arange(end - start), lengths[start:end])
             keys, owners = _ngram_keys(flat[first:last], documents, base, features.ngram_range)
             unique, position = np.unique(keys, return_inverse=True)
-            pairs = np.unique(owners * len(unique) + position)  # each (document, n-gram) once
+            cells, occurrences = np.unique(owners * len(unique) + position, return_counts=True)
+            rows.append(cells // len(unique) + start)
+            columns.append(cells % len(unique) + sum(map(len, found)))
+            counts.append(occurrences)
             found.append(unique)
-            spread.append(np.bincount(pairs % len(unique), minlength=len(unique)))
-        keys, position = np.unique(np.concatenate(found), return_inverse=True)
-        document_counts = np.bincount(position, weights=np.concatenate(spread)).astype(np.int64)
+        if len(found) == 1:
+            keys, column_of = found[0], None
+        else:  # one numbering for all chunks; it keeps key order, so each row's columns stay sorted
+            keys, column_of = np.unique(np.concatenate(found), return_inverse=True)
+        rows, columns, counts = np.concatenate(rows), np.concatenate(columns), np.concatenate(counts)
+        if column_of is not None:
+            columns = column_of[columns]
+        document_counts = np.bincount(columns, minlength=len(keys))
         kept = np.flatnonzero(document_counts >= features.min_document_count)
         if features.max_features is not None and len(kept) > features.max_features:
             # The most widespread first; equal counts in key order, so the choice is reproducible.
             kept = np.sort(kept[np.lexsort((keys[kept], -document_counts[kept]))[: features.max_features]])
         if not len(kept):
             raise PipelineError(f"no n-gram is in {features.min_document_count} training documents; lower it")
+        renumber = np.full(len(keys), -1, dtype=np.int64)
+        renumber[kept] = np.arange(len(kept))
+        columns = renumber[columns]
+        inside = columns >= 0
+        rows, columns, counts = rows[inside], columns[inside], counts[inside]
         idf = None
         if features.weighting == "tfidf":
             idf = np.log((1 + len(texts)) / (1 + document_counts[kept])) + 1.0
-        names = [""] * base
-        for token, number in token_ids.items():
-            names[number] = token
-        vocabulary = cls(features, dict(token_ids), base, keys[kept], _ngram_names(keys[kept], base, names), idf)
-        return vocabulary, vocabulary._matrix(flat, lengths)
+        vocabulary = cls(features, dict(token_ids), keys[kept], idf)
+        values = _cell_values(rows, columns, counts, features.weighting, idf)
+        return vocabulary, _csr(rows, columns, values, (len(texts), len(kept)))
 
     def matrix(self, texts: Sequence[str]) -> Any:
-        """The estimator's input for new texts (unknown tokens are id 0): for tests that check serving."""
+        """The estimator's input for new texts (unknown tokens are id 0), for tests that check serving."""
         flat, lengths = _flat_token_ids(self.features.tokenizer(), texts, lambda token: self.token_ids.get(token, 0))
-        return self._matrix(flat, lengths)
-
-    def _matrix(self, flat: np.ndarray, lengths: np.ndarray) -> Any:
-        from scipy import sparse
-
+        documents = np.repeat(np.arange(len(texts)), lengths)
+        keys, owners = _ngram_keys(flat, documents, self.base, self.features.ngram_range)
+        slot = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        found = self.keys[slot] == keys
         width = len(self.keys)
-        indices, data, row_counts = [], [], [np.zeros(1, np.int64)]
-        for start, end, first, last in _chunks(lengths, CHUNK_TOKENS):
-            documents = np.repeat(np.arange(end - start), lengths[start:end])
-            keys, owners = _ngram_keys(flat[first:last], documents, self.base, self.features.ngram_range)
-            slot = np.minimum(np.searchsorted(self.keys, keys), width - 1)
-            found = self.keys[slot] == keys
-            owners, columns, values = _cell_values(owners[found], slot[found], width, self.features.weighting, self.idf)
-            if self.features.weighting == "count":  # sum repeated occurrences into one cell
-                cells, counts = np.unique(owners * width + columns, return_counts=True)
-                owners, columns, values = cells // width, cells % width, counts.astype(np.float64)
-            indices.append(columns.astype(np.int32))
-            data.append(np.ones(len(columns)) if values is None else values)
-            row_counts.append(np.bincount(owners, minlength=end - start))
-        if not indices:
-            return sparse.csr_matrix((0, width))
-        indptr = np.cumsum(np.concatenate(row_counts))
-        return sparse.csr_matrix((np.concatenate(data), np.concatenate(indices), indptr), shape=(len(lengths), width))
+        cells, counts = np.unique(owners[found] * width + slot[found], return_counts=True)
+        rows, columns = cells // width, cells % width
+        values = _cell_values(rows, columns, counts, self.features.weighting, self.idf)
+        return _csr(rows, columns, values, (len(texts), width))
 
-
-def _flat_token_ids(
-    tokens_of: Callable[[str], list[str]], texts: Sequence[str], id_of: Callable[[str], int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every document's token ids end to end, and each document's token count."""
-    flat, lengths = array("q"), array("q")
-    for text in texts:
-        tokens = tokens_of(text)
-        flat.extend(map(id_of, tokens))
-        lengths.append(len(tokens))
-    return np.frombuffer(flat, dtype=np.int64), np.frombuffer(lengths, dtype=np.int64)
-
-
-def _ngram_names(keys: np.ndarray, base: int, names: list[str]) -> list[str]:
-    """Decode keys back into "token token" strings: n is 1, 2 or 3 by the key's magnitude."""
-    result = []
-    for key in keys.tolist():
-        parts = []
-        while key:
-            key, number = divmod(key, base)
-            parts.append(names[number])
-        result.append(" ".join(reversed(parts)))
-    return result
+    def table(self) -> _NgramTable:
+        tokens = [""] * len(self.token_ids)
+        for token, number in self.token_ids.items():
+            tokens[number - 1] = token
+        return _NgramTable(self.features, tokens, self.keys)
 
 
 @functools.cache
@@ -493,9 +525,9 @@ def _token_spans(text: str, powers: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     """tokenize(text) as arrays: the text's code points, and each token's start, end and hash.
 
     A token is a run of word characters or a run of other non-space characters, exactly the matches
-    of TOKEN_PATTERN. Its hash is sum(code[k] * HASH_MULTIPLIER**k) mod 2**64 over its characters, so it
-    does not depend on where the token stands; `powers` holds the multiplier's powers up to the longest
-    token worth hashing, and longer tokens get a wrong hash that their length rules out anyway.
+    of TOKEN_PATTERN. Its hash is sum(code[k] * HASH_MULTIPLIER**k) mod 2**64 over its characters, so
+    it does not depend on where the token stands; `powers` holds the multiplier's powers up to the
+    longest token worth hashing, and longer tokens get a wrong hash that their length rules out anyway.
     """
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     classes = _character_classes()[codes]
@@ -516,28 +548,18 @@ def _token_spans(text: str, powers: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 class _NgramTable:
     """Serving's view of a vocabulary: numpy arrays that turn a batch of raw texts into (document, column) cells.
 
-    Texts are tokenized with array operations instead of re.findall (~4x faster; see _token_spans),
-    and each token is found in the vocabulary by its hash, then compared character by character, so
-    a hash collision can never pick a wrong token: the tokens are exactly tokenize()'s, which a test
-    checks. Stemming models take the regex path: stems need NLTK per token.
+    Texts are tokenized with array operations rather than re.findall (~4x faster; see _token_spans),
+    and each token is found by its hash, then compared character by character, so a hash collision
+    can never pick a wrong token: the tokens are exactly tokenize()'s, as a test checks. Stemming
+    models take the regex path: stems need NLTK per token.
     """
 
-    def __init__(self, features: NgramFeatures, vocabulary: Sequence[str]) -> None:
+    def __init__(self, features: NgramFeatures, tokens: Sequence[str], keys: np.ndarray) -> None:
+        """`tokens[i]` has id i + 1; `keys[c]` is column c's n-gram packed with base len(tokens) + 1."""
         self.features = features
-        parts = [ngram.split(" ") for ngram in vocabulary]
-        self.token_ids = {token: number for number, token in enumerate(dict.fromkeys(chain(*parts)), start=1)}
-        self.base = len(self.token_ids) + 1
-        _check_base(self.base, features.ngram_range)
-        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
-        low, high = features.ngram_range
-        if len(lengths) and (lengths.min() < low or lengths.max() > high):
-            raise ValueError(f"vocabulary has n-grams outside ngram_range {list(features.ngram_range)}")
-        flat = np.fromiter(map(self.token_ids.__getitem__, chain(*parts)), dtype=np.int64)
-        offsets = np.cumsum(lengths) - lengths
-        keys = np.zeros(len(parts), dtype=np.int64)
-        for position in range(high):
-            longer = lengths > position
-            keys[longer] = keys[longer] * self.base + flat[offsets[longer] + position]
+        self.tokens = list(tokens)
+        self.token_ids = {token: number for number, token in enumerate(self.tokens, start=1)}
+        self.base = len(self.tokens) + 1
         self.columns = np.argsort(keys, kind="stable")
         self.keys = keys[self.columns]
         if np.any(self.keys[1:] == self.keys[:-1]):
@@ -545,11 +567,37 @@ class _NgramTable:
         self._tokens = features.tokenizer()
         self._hashed = features.stem is None and self._hash_tokens()
 
+    @classmethod
+    def parse(cls, features: NgramFeatures, vocabulary: Sequence[str]) -> Self:
+        """The table of a saved vocabulary: column -> n-gram, its tokens joined by single spaces."""
+        parts = [ngram.split(" ") for ngram in vocabulary]
+        tokens = list(dict.fromkeys(chain.from_iterable(parts)))
+        token_ids = {token: number for number, token in enumerate(tokens, start=1)}
+        base = len(tokens) + 1
+        _check_base(base, features.ngram_range)
+        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        low, high = features.ngram_range
+        if len(lengths) and (lengths.min() < low or lengths.max() > high):
+            raise ValueError(f"vocabulary has n-grams outside ngram_range {list(features.ngram_range)}")
+        flat = np.fromiter(map(token_ids.__getitem__, chain.from_iterable(parts)), dtype=np.int64)
+        offsets = np.cumsum(lengths) - lengths
+        keys = np.zeros(len(parts), dtype=np.int64)
+        for position in range(high):
+            longer = lengths > position
+            keys[longer] = keys[longer] * base + flat[offsets[longer] + position]
+        return cls(features, tokens, keys)
+
+    def vocabulary(self) -> list[str]:
+        """Column -> n-gram, as parse() reads it."""
+        keys = np.empty_like(self.keys)
+        keys[self.columns] = self.keys
+        return _ngram_names(keys, self.base, self.tokens)
+
     def _hash_tokens(self) -> bool:
-        """Arrays for the vectorized path: every known or dropped token's hash, id, length and characters."""
+        """Arrays for the vectorized path: each known or dropped token's hash, id, length and characters."""
         dropped = [word for word in self.features.dropped() if tokenize(word) == [word]]
-        entries = [*self.token_ids, *dropped]
-        ids = np.array([*self.token_ids.values(), *[-1] * len(dropped)], dtype=np.int64)
+        entries = [*self.tokens, *dropped]
+        ids = np.concatenate([np.arange(1, len(self.tokens) + 1), np.full(len(dropped), -1)])
         longest = max(map(len, entries), default=1)
         self._powers = np.array([pow(HASH_MULTIPLIER, k, 2**64) for k in range(longest + 1)], dtype=np.uint64)
         codes, starts, ends, hashes = _token_spans(" ".join(entries), self._powers)
@@ -573,24 +621,18 @@ class _NgramTable:
 
     def regex_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Each kept token's id (0: unknown) and document, by tokenize(): the reference for _hashed_ids."""
-        ids: list[int] = []
-        documents: list[int] = []
-        for number, text in enumerate(texts):
-            tokens = self._tokens(text)
-            ids.extend(map(self.token_ids.get, tokens, repeat(0)))
-            documents.extend(repeat(number, len(tokens)))
-        return np.array(ids, dtype=np.int64), np.array(documents, dtype=np.int64)
+        ids, lengths = _flat_token_ids(self._tokens, texts, lambda token: self.token_ids.get(token, 0))
+        return ids, np.repeat(np.arange(len(texts)), lengths)
 
     def _hashed_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """regex_ids() with array operations: all texts are tokenized as one, joined by spaces."""
+        """regex_ids() with array operations: the texts are tokenized as one, joined by spaces."""
         texts = [text.lower() for text in texts] if self.features.lowercase else list(texts)
         codes, starts, ends, hashes = _token_spans(" ".join(texts), self._powers)
         lengths = ends - starts
         slot = np.minimum(np.searchsorted(self._hashes, hashes), len(self._hashes) - 1)
         candidates = np.flatnonzero((self._hashes[slot] == hashes) & (self._lengths[slot] == lengths))
         ids = np.zeros(len(starts), dtype=np.int64)
-        if len(candidates):
-            # Compare each candidate with its entry character by character.
+        if len(candidates):  # compare each candidate with its entry, character by character
             sizes = lengths[candidates]
             firsts = np.cumsum(sizes) - sizes
             within = np.arange(firsts[-1] + sizes[-1]) - np.repeat(firsts, sizes)
@@ -643,7 +685,7 @@ class _NgramLinearModel:
         positive = np.array([label == LABELS[1] for label in labels], dtype=np.int64)
         coef, intercept, self.estimator = self._fit_weights(matrix, positive)
         self._training = training
-        self._compile(training.vocabulary, coef, intercept, training.idf)
+        self._set_weights(training.table(), coef, intercept, training.idf)
         return self
 
     def estimator_input(self, texts: Sequence[str]) -> Any:
@@ -652,25 +694,28 @@ class _NgramLinearModel:
             raise PipelineError(f"{self.kind}: estimator_input needs a model fitted in this process")
         return self._estimator_input(self._training.matrix(texts))
 
-    def _compile(self, vocabulary: Sequence[str], coef: np.ndarray, intercept: float, idf: np.ndarray | None) -> None:
-        if len(coef) != len(vocabulary) or (idf is not None and len(idf) != len(vocabulary)):
-            raise ValueError(f"{len(vocabulary)} n-grams but {len(coef)} weights")
+    def _set_weights(self, table: _NgramTable, coef: np.ndarray, intercept: float, idf: np.ndarray | None) -> None:
+        if len(coef) != len(table.keys) or (idf is not None and len(idf) != len(table.keys)):
+            raise ValueError(f"{len(table.keys)} n-grams but {len(coef)} weights")
         if (idf is None) != (self.features.weighting != "tfidf"):
             raise ValueError("idf weights are present exactly when weighting is tfidf")
-        self._vocabulary = list(vocabulary)
+        self._table = table
         self._coef = np.asarray(coef, dtype=np.float64)
         self._intercept = float(intercept)
         self._idf = None if idf is None else np.asarray(idf, dtype=np.float64)
-        self._table = _NgramTable(self.features, self._vocabulary)
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """Log-odds of positive per text: intercept + sum of weight * value over the text's n-gram cells."""
         if self._table is None:
             raise PipelineError(f"{self.kind} model is not fitted")
         documents, columns = self._table.cells(texts)
-        documents, columns, values = _cell_values(
-            documents, columns, len(self._coef), self.features.weighting, self._idf
-        )
+        width = len(self._coef)
+        if self.features.weighting == "binary":
+            cells, counts = _distinct(documents * width + columns), None
+        else:
+            cells, counts = np.unique(documents * width + columns, return_counts=True)
+        documents, columns = cells // width, cells % width
+        values = _cell_values(documents, columns, counts, self.features.weighting, self._idf)
         weights = self._coef[columns] if values is None else self._coef[columns] * values
         return np.bincount(documents, weights=weights, minlength=len(texts)) + self._intercept
 
@@ -678,7 +723,7 @@ class _NgramLinearModel:
         if not len(texts):
             return []
         scores = self.scores(texts)
-        with np.errstate(over="ignore"):  # exp(+-800) is inf, and 1 / (1 + inf) is the right 0.0
+        with np.errstate(over="ignore"):  # exp(800) is inf, and 1 / (1 + inf) is the right 0.0
             positive, negative = 1.0 / (1.0 + np.exp(-scores)), 1.0 / (1.0 + np.exp(scores))
         return [{LABELS[0]: n, LABELS[1]: p} for n, p in zip(negative.tolist(), positive.tolist(), strict=True)]
 
@@ -690,7 +735,7 @@ class _NgramLinearModel:
             raise PipelineError(f"{self.kind} model is not fitted")
         options = {"features": dataclasses.asdict(self.features), **self.options()}
         _write_config(directory, self, {"options": options})
-        write_json(directory / "vocabulary.json", self._vocabulary, compact=True)
+        write_json(directory / "vocabulary.json", self._table.vocabulary(), compact=True)
         arrays = {"coef": self._coef, "intercept": np.array([self._intercept])}
         if self._idf is not None:
             arrays["idf"] = self._idf
@@ -700,15 +745,15 @@ class _NgramLinearModel:
     def load(cls, directory: Path, options: Mapping[str, Any]) -> Self:
         model = cls(**options)
         vocabulary = read_json(directory / "vocabulary.json")
+        if not isinstance(vocabulary, list) or not all(isinstance(ngram, str) for ngram in vocabulary):
+            raise ValueError("vocabulary.json must be a list of n-grams")
         try:
             with np.load(directory / "weights.npz", allow_pickle=False) as arrays:
                 coef, intercept = arrays["coef"], arrays["intercept"]
                 idf = arrays["idf"] if "idf" in arrays else None
         except (OSError, zipfile.BadZipFile) as error:  # a truncated or foreign file
             raise ValueError(f"weights.npz: {error}") from None
-        if not isinstance(vocabulary, list) or not all(isinstance(ngram, str) for ngram in vocabulary):
-            raise ValueError("vocabulary.json must be a list of n-grams")
-        model._compile(vocabulary, coef, float(intercept[0]), idf)
+        model._set_weights(_NgramTable.parse(model.features, vocabulary), coef, float(intercept[0]), idf)
         return model
 
 
@@ -779,8 +824,9 @@ class LogisticRegressionModel(_NgramLinearModel):
     def _fit_weights(self, matrix: Any, positive: np.ndarray) -> tuple[np.ndarray, float, Any]:
         from sklearn.linear_model import LogisticRegression
 
+        # The dual problem has one variable per document rather than per n-gram: ~10x faster here, same optimum.
         estimator = LogisticRegression(
-            C=self.inverse_regularization, solver="liblinear", max_iter=self.max_iterations, random_state=0
+            C=self.inverse_regularization, solver="liblinear", dual=True, max_iter=self.max_iterations, random_state=0
         ).fit(matrix, positive)
         return estimator.coef_[0].copy(), float(estimator.intercept_[0]), estimator
 

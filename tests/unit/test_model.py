@@ -15,7 +15,13 @@ TEXTS = ["a superb , moving film", "a dull and boring mess", "superb cast , wond
 LABELS_OF_TEXTS = ["positive", "negative", "positive", "negative"]
 
 # Options that make each kind learn from the few words above.
-OPTIONS = {"nltk_naive_bayes": {"features": {"stopwords": ["a", "and"]}}}
+OPTIONS = {
+    "nltk_naive_bayes": {"features": {"stopwords": ["a", "and"]}},
+    "multinomial_nb": {"features": {"stopwords": ["a", "and"]}},
+    "bernoulli_nb": {"features": {"stopwords": ["a", "and"]}},
+    "logistic_regression": {"features": {"stopwords": ["a", "and"], "weighting": "tfidf"}},
+    "nbsvm": {"features": {"stopwords": ["a", "and"], "ngram_range": [1, 3]}},
+}
 
 
 @pytest.fixture(params=sorted(MODELS))

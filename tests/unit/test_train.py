@@ -9,6 +9,7 @@ import pytest
 from pipeline.errors import PipelineError
 from pipeline.model import load
 from pipeline.prepare import read_split
+from pipeline.select import choose
 from pipeline.train import train
 from tests.conftest import TINY_STOPWORDS, TINY_TRAIN
 
@@ -37,3 +38,31 @@ def test_too_many_folds_is_named(prepared: Path, tmp_path: Path) -> None:
     bad = dataclasses.replace(TINY_TRAIN, cv_folds=50)
     with pytest.raises(PipelineError, match="cv_folds=50"):
         train(bad, "seed_nb", prepared, tmp_path / "model", tmp_path / "cv.json")
+
+
+def test_corpus_cv_is_reported_beside_the_selection_scores(prepared: Path, tmp_path: Path) -> None:
+    params = dataclasses.replace(TINY_TRAIN, corpus_cv_folds=3)
+    train(params, "seed_nb", prepared, tmp_path / "model", tmp_path / "cv.json")
+    cv = json.loads((tmp_path / "cv.json").read_text())
+    # The selection scores stay those of CV on the train split (20 documents); the report covers all 24.
+    assert cv["folds"] == 2 and 0.5 <= cv["accuracy"] <= 1.0
+    report = cv["corpus_cv"]
+    assert report["folds"] == 3 and report["documents"] == 24 and 0.0 <= report["accuracy"] <= 1.0
+    assert {"accuracy_std", "f1_macro", "roc_auc"} <= set(report)
+
+
+def test_select_never_reads_the_corpus_cv() -> None:
+    cv = {
+        "first": {"accuracy": 0.80, "f1_macro": 0.8, "roc_auc": 0.9, "corpus_cv": {"accuracy": 0.99}},
+        "second": {"accuracy": 0.85, "f1_macro": 0.8, "roc_auc": 0.9, "corpus_cv": {"accuracy": 0.70}},
+    }
+    assert choose(cv, "accuracy", 0.5) == "second"
+    with pytest.raises(PipelineError, match="not a CV score"):
+        choose(cv, "corpus_cv", 0.5)
+
+
+def test_too_many_corpus_folds_are_named(prepared: Path, tmp_path: Path) -> None:
+    bad = dataclasses.replace(TINY_TRAIN, corpus_cv_folds=13)
+    with pytest.raises(PipelineError, match="train.corpus_cv_folds=13 needs 2 <= folds <= 12"):
+        train(bad, "seed_nb", prepared, tmp_path / "model", tmp_path / "cv.json")
+    assert not (tmp_path / "model").exists()

@@ -1,0 +1,54 @@
+"""The n-gram candidates of params.yaml on the full movie_reviews corpus (skipped where absent; CI has it).
+
+The exported numpy model must answer as the scikit-learn estimator it was trained as, on every review of the
+seed's test split, and its vectorized tokenizer must give tokenize()'s tokens on all 2,000 reviews.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.fetch import FetchParams, fetch
+from pipeline.model import create, load
+from pipeline.params import load_section
+from pipeline.prepare import PrepareParams, prepare, read_split
+from pipeline.train import TrainParams, candidate
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.corpus]
+
+LINEAR_KINDS = {"multinomial_nb", "bernoulli_nb", "logistic_regression", "nbsvm"}
+
+
+def test_exported_candidates_equal_their_estimators(full_corpus: Path, tmp_path: Path) -> None:  # noqa: ARG001
+    fetch(FetchParams(source="nltk:movie_reviews"), tmp_path / "raw")
+    prepare(PrepareParams(test_fraction=0.2, seed=0), tmp_path / "raw", tmp_path / "prepared")
+    _, texts, labels = read_split(tmp_path / "prepared" / "train.jsonl")
+    _, test_texts, test_labels = read_split(tmp_path / "prepared" / "test.jsonl")
+    params = load_section(TrainParams, "train", REPO / "params.yaml")
+    names = [name for name, spec in params.candidates.items() if spec["kind"] in LINEAR_KINDS]
+    assert names, "params.yaml has no n-gram candidate"
+    for name in names:
+        kind, options = candidate(params, name)
+        fitted = create(kind, options).fit(texts, labels)
+        fitted.save(tmp_path / name)
+        exported = load(tmp_path / name)
+        matrix = fitted.estimator_input(test_texts)
+        if hasattr(fitted.estimator, "predict_proba"):
+            expected = fitted.estimator.predict_proba(matrix)[:, 1]
+        else:
+            expected = 1.0 / (1.0 + np.exp(-fitted.estimator.decision_function(matrix)))
+        answers = exported.predict_proba(test_texts)
+        assert np.allclose([answer["positive"] for answer in answers], expected, rtol=1e-9, atol=1e-12), name
+        predicted = exported.predict(test_texts)
+        assert [int(label == "positive") for label in predicted] == fitted.estimator.predict(matrix).tolist(), name
+        accuracy = np.mean([p == a for p, a in zip(predicted, test_labels, strict=True)])
+        assert accuracy > 0.8, f"{name}: {accuracy:.4f} on the test split"
+
+        table = exported._table
+        for batch in (texts + test_texts, [text.upper() for text in test_texts]):
+            hashed, regex = table._hashed_ids(batch), table.regex_ids(batch)
+            assert np.array_equal(hashed[0], regex[0]) and np.array_equal(hashed[1], regex[1]), name
