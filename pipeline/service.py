@@ -12,12 +12,13 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import bentoml
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, Field
 from starlette.staticfiles import StaticFiles
 
+from pipeline.api import MAX_BATCH, Prediction, check_text, cors_origins, predictions
 from pipeline.errors import PipelineError
 from pipeline.model import SentimentModel, load
 
@@ -25,10 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGED = ROOT / "models" / "bento.json"  # written by the package stage; inside a bento, beside pipeline/
 FRONTEND = ROOT / "frontend"
 
-# Browsers may call the API from these origins; the page served at /ui/ is same-origin and needs none.
-DEFAULT_CORS_ORIGINS = "http://localhost:8080,http://127.0.0.1:8080"
-MAX_TEXT_BYTES = int(os.environ.get("SENTIMENT_MAX_TEXT_BYTES", 100_000))
-MAX_BATCH = 1000
 # A full batch of long reviews fits; anything larger is refused before it is read.
 MAX_BODY_BYTES = int(os.environ.get("SENTIMENT_MAX_BODY_BYTES", 16 * 1024 * 1024))
 
@@ -45,13 +42,6 @@ def model_tag() -> str:
         raise PipelineError(f"{PACKAGED} is unreadable ({error}); run `dvc repro -f package`") from None
 
 
-def cors_origins() -> list[str]:
-    origins = [o.strip() for o in os.environ.get("SENTIMENT_CORS_ORIGINS", DEFAULT_CORS_ORIGINS).split(",")]
-    if "*" in origins:
-        raise PipelineError("SENTIMENT_CORS_ORIGINS must list origins; '*' would let any site call the API")
-    return [origin for origin in origins if origin]
-
-
 def workers() -> int | str:
     """SENTIMENT_WORKERS as BentoML takes it: a count, or "cpu_count" for one per CPU."""
     value = os.environ.get("SENTIMENT_WORKERS", "cpu_count")
@@ -60,24 +50,7 @@ def workers() -> int | str:
     return value if value == "cpu_count" else int(value)
 
 
-def _checked_text(text: str) -> str:
-    if not text.strip():
-        raise ValueError("text is empty; send the review to classify")
-    size = len(text.encode("utf-8"))
-    if size > MAX_TEXT_BYTES:
-        raise ValueError(f"text is {size:,} bytes; the limit is {MAX_TEXT_BYTES:,} (SENTIMENT_MAX_TEXT_BYTES)")
-    return text
-
-
-Review = Annotated[str, AfterValidator(_checked_text), Field(description="A review as a user wrote it, raw")]
-
-
-class Prediction(BaseModel):
-    """A typed response: BentoML would rebuild a JSON schema for every `dict` it returns."""
-
-    label: Literal["negative", "positive"]
-    score: float = Field(description="probability of `label`, 0.5 to 1")
-    model: str = Field(description="the BentoML model tag that answered")
+Review = Annotated[str, AfterValidator(check_text), Field(description="A review as a user wrote it, raw")]
 
 
 class ClientErrorsAreNotServerErrors(logging.Filter):
@@ -162,6 +135,13 @@ class _TooLarge(Exception):
     name="sentiment",
     workers=workers(),
     traffic={"timeout": 30},
+    # Two things BentoML does on every call that cost a worker a quarter of its time (py-spy, benchmarks/serve.py):
+    # an INFO access-log line, and an OpenTelemetry span that nothing records (no exporter is configured, and
+    # the default sample rate is 0). Client errors are still logged (ClientErrorsAreNotServerErrors). A BentoML
+    # config file (BENTOML_CONFIG) turns either back on for a deployment that wants it:
+    #   services: {sentiment: {logging: {access: {enabled: true}}, tracing: {excluded_urls: []}}}
+    logging={"access": {"enabled": False}},
+    tracing={"excluded_urls": ["/predict$", "/predict_batch$"]},
     http={
         "cors": {
             "enabled": True,
@@ -182,24 +162,17 @@ class SentimentService:
         self.model: SentimentModel = load(Path(self.bento_model.path))
         self.tag = str(self.bento_model.tag)
 
-    def _answer(self, texts: list[str]) -> list[Prediction]:
-        answers = []
-        for probabilities in self.model.predict_proba(texts):
-            label = max(probabilities, key=probabilities.__getitem__)
-            answers.append(Prediction(label=label, score=probabilities[label], model=self.tag))
-        return answers
-
     @bentoml.api
     def predict(self, text: Review) -> Prediction:
         """Classify one review."""
-        return self._answer([text])[0]
+        return predictions(self.model, [text], self.tag)[0]
 
     @bentoml.api
     def predict_batch(
         self, texts: Annotated[list[Review], Field(min_length=1, max_length=MAX_BATCH)]
     ) -> list[Prediction]:
         """Classify up to 1,000 reviews in one request, in order."""
-        return self._answer(texts)
+        return predictions(self.model, texts, self.tag)
 
 
 SentimentService.add_asgi_middleware(RequestGuard, max_bytes=MAX_BODY_BYTES)

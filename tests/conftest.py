@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import socket
+import urllib.request
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import nltk
@@ -118,6 +121,35 @@ TINY_TRAIN = TrainParams(
         },
     },
 )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto in server mode: a real HTTP endpoint on 127.0.0.1, with dummy credentials in the environment."""
+    from moto.server import ThreadedMotoServer
+
+    # AWS-managed policies (e.g. AWSLambdaBasicExecutionRole) attach only when moto loads them.
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    # moto's backends live in this process, shared by every server: start each test from nothing.
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
+    try:
+        yield url
+    finally:
+        server.stop()
 
 
 def copy_project(destination: Path) -> Path:

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,15 +22,9 @@ import pytest
 from pipeline.fetch import FetchParams, fetch
 from pipeline.prepare import PrepareParams, prepare
 from pipeline.train import train
-from tests.conftest import REPO, TINY_TRAIN, write_tiny_nltk_data
+from tests.conftest import REPO, TINY_TRAIN, free_port, write_tiny_nltk_data
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from pipeline import comprehend as aws
 from pipeline.baseline import BaselineParams, baseline
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, write_jsonl
-from tests.conftest import NEGATIVE, POSITIVE
+from tests.conftest import NEGATIVE, POSITIVE, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -38,12 +37,6 @@ BATCH_TARGET = "Comprehend_20171127.BatchDetectSentiment"
 FAIL_IN_BATCH = "fail-in-batch"
 # moto's canned DetectSentiment answer (moto/comprehend/models.py: CANNED_SENTIMENT_RESPONSE).
 MOTO_NEUTRAL = {"Positive": 0.008101312443614006, "Negative": 0.0002824589901138097}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

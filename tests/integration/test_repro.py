@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import mlflow
 import pytest
 import yaml
 
-from tests.conftest import copy_project
+from tests.conftest import copy_project, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -128,12 +127,6 @@ def test_unknown_candidate_kind_fails_in_one_line_and_caches_nothing(project, tm
     assert not (bad / "models" / "candidates" / "seed_nb").exists()
     lock = bad / "dvc.lock"
     assert not lock.exists() or "train@seed_nb" not in lock.read_text()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
