@@ -89,6 +89,90 @@ def _package(args: argparse.Namespace) -> None:
     package(load_section(PackageParams, "package", args.params), args.selected, args.serving_out, args.bento_out)
 
 
+def _image_build(args: argparse.Namespace) -> None:
+    from pipeline.image import ImageParams, build
+
+    build(load_section(ImageParams, "image", args.params), args.bento_json, args.base_image, args.builder)
+
+
+def _image_push(args: argparse.Namespace) -> None:
+    from pipeline.image import ImageParams, choose_registry, push
+
+    p = load_section(ImageParams, "image", args.params)
+    registry = choose_registry(
+        p,
+        args.registry,
+        ecr=args.ecr,
+        username=args.username,
+        password_env=args.password_env,
+        tls_verify=not args.insecure,
+    )
+    push(p, args.bento_json, registry)
+
+
+def add_image_commands(commands: argparse._SubParsersAction) -> None:
+    """`sentiment image build|push`: settings in params.yaml `image:`, per-machine choices as options."""
+    image = commands.add_parser("image", help="build the packaged bento's OCI image, or push it")
+    actions = image.add_subparsers(dest="action", required=True, metavar="ACTION")
+    bento_json = {
+        "type": Path,
+        "default": Path("models/bento.json"),
+        "help": "the package stage's output naming the bento (default: %(default)s)",
+    }
+    build = actions.add_parser(
+        "build",
+        help="bentoml containerize the bento, tagged with its version and the git commit",
+        description="Build with docker (when its daemon answers), else buildah, else podman.",
+    )
+    build.add_argument("--bento-json", **bento_json)
+    build.add_argument(
+        "--base-image", help="a Python 3.11 base image with pip or uv (default: the bento's python:3.11-slim)"
+    )
+    build.add_argument("--builder", choices=("docker", "buildah", "podman"), help="default: the first usable")
+    build.set_defaults(handler=_image_build)
+    push = actions.add_parser(
+        "push",
+        help="push the image under its version and commit tags (skopeo, buildah, podman or docker)",
+        description="Push to ECR (--ecr: the repository is created when missing) or to any registry (--registry).",
+    )
+    push.add_argument("--bento-json", **bento_json)
+    push.add_argument("--registry", metavar="HOST[:PORT]", help="where to push; with --ecr, instead of ECR's endpoint")
+    who = push.add_mutually_exclusive_group()
+    who.add_argument("--ecr", action="store_true", help="log in to ECR with the standard AWS credentials chain")
+    who.add_argument("--username", help="log in as this user (default: the push tool's own login)")
+    push.add_argument(
+        "--password-env",
+        metavar="NAME",
+        default="SENTIMENT_REGISTRY_PASSWORD",
+        help="environment variable holding --username's password (default: %(default)s)",
+    )
+    push.add_argument("--insecure", action="store_true", help="plain HTTP or unverified TLS (a local registry)")
+    push.set_defaults(handler=_image_push)
+
+
+def _deploy_lambda(args: argparse.Namespace) -> None:
+    from pipeline.deploy import DeployParams, build_lambda_zip, deploy_lambda
+
+    p = load_section(DeployParams, "deploy", args.params)
+    archive = build_lambda_zip(args.champion, args.bento_json, args.zip)
+    deploy_lambda(p, archive, dry_run=args.dry_run)
+
+
+def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
+    """`sentiment deploy lambda`: settings in params.yaml `deploy:`, credentials from the AWS chain."""
+    deploy = commands.add_parser("deploy", help="deploy the champion to AWS")
+    targets = deploy.add_subparsers(dest="target", required=True, metavar="TARGET")
+    function = targets.add_parser(
+        "lambda",
+        help="zip the handler with the champion and create or update the Lambda function and its URL",
+    )
+    function.add_argument("--champion", type=Path, default=Path("models/champion"), help="default: %(default)s")
+    function.add_argument("--bento-json", type=Path, default=Path("models/bento.json"), help="default: %(default)s")
+    function.add_argument("--zip", type=Path, default=Path("build/lambda.zip"), help="default: %(default)s")
+    function.add_argument("--dry-run", action="store_true", help="build the zip and print the plan; call nothing")
+    function.set_defaults(handler=_deploy_lambda)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="sentiment", description=__doc__.splitlines()[0])
     top.add_argument("--params", type=Path, default=DEFAULT_PATH, help="params file (default: %(default)s)")
@@ -128,6 +212,8 @@ def parser() -> argparse.ArgumentParser:
         "import the champion into the BentoML model store and build the bento",
         "selected", "serving_out", "bento_out",
     )  # fmt: skip
+    add_image_commands(commands)
+    add_deploy_commands(commands)
     return top
 
 

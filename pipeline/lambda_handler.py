@@ -1,0 +1,132 @@
+"""AWS Lambda entry point (pipeline.lambda_handler.handler): the champion behind API Gateway or a Function URL.
+
+Accepts API Gateway REST (payload v1), HTTP API (v2) and Function URL events (v2's shape) and answers
+as the BentoML service does: POST /predict {"text"} and POST /predict_batch {"texts"}, 4xx with a
+message on bad input, CORS headers for SENTIMENT_CORS_ORIGINS. The model is read from the zip's
+model/ folder (or SENTIMENT_MODEL_DIR) once per container, on the first request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pipeline.api import MAX_BATCH, check_text, cors_origins, predictions
+from pipeline.model import SentimentModel, load
+
+log = logging.getLogger(__name__)
+
+MODEL_DIR = Path(__file__).resolve().parents[1] / "model"
+
+
+class ClientError(Exception):
+    """Bad input: becomes a 4xx with this message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@cache
+def champion() -> tuple[SentimentModel, str]:
+    """Loaded on the first request of a container and kept: that first load is the cold start."""
+    started = time.perf_counter()
+    directory = Path(os.environ.get("SENTIMENT_MODEL_DIR", MODEL_DIR))
+    model = load(directory)
+    # The zip carries models/bento.json, so the Lambda names the same model tag as the service.
+    serving = directory / "bento.json"
+    version = json.loads(serving.read_text())["model"] if serving.exists() else f"lambda:{directory.name}"
+    log.info("loaded %s from %s in %.0f ms", model.kind, directory, (time.perf_counter() - started) * 1000)
+    return model, str(version)
+
+
+def _request(event: dict[str, Any]) -> tuple[str, str, dict[str, str], str]:
+    """(method, path, lower-cased headers, body) from a v1 or v2 event."""
+    http = event.get("requestContext", {}).get("http", {})
+    method = event.get("httpMethod") or http.get("method") or ""
+    path = event.get("rawPath") or event.get("path") or http.get("path") or "/"
+    headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ClientError(400, "the body is not UTF-8 text") from None
+    return method.upper(), path, headers, body
+
+
+def _cors(headers: dict[str, str]) -> dict[str, str]:
+    origin = headers.get("origin")
+    if origin is None or origin not in cors_origins():
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": "POST, OPTIONS",
+        "Access-Control-Allow-Headers": "content-type",
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin",
+    }
+
+
+def _json(status: int, payload: Any, headers: dict[str, str]) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", **headers},
+        "body": json.dumps(payload),
+        "isBase64Encoded": False,
+    }
+
+
+def _texts(path: str, body: str) -> tuple[list[str], bool]:
+    """The texts asked about and whether the caller wants a list back."""
+    try:
+        payload = json.loads(body)
+    except json.JSONDecodeError as error:
+        raise ClientError(400, f"invalid JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise ClientError(400, "send a JSON object")
+    if path.endswith("/predict_batch"):
+        texts = payload.get("texts")
+        if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
+            raise ClientError(400, "'texts' must be a list of strings")
+        if not 1 <= len(texts) <= MAX_BATCH:
+            raise ClientError(400, f"'texts' must hold 1 to {MAX_BATCH} reviews, not {len(texts)}")
+        batch = True
+    elif path.endswith("/predict"):
+        if not isinstance(payload.get("text"), str):
+            raise ClientError(400, "'text' is required and must be a string")
+        texts, batch = [payload["text"]], False
+    else:
+        raise ClientError(404, f"no endpoint {path}; use POST /predict or /predict_batch")
+    try:
+        return [check_text(text) for text in texts], batch
+    except ValueError as error:
+        raise ClientError(400, str(error)) from None
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:  # noqa: ARG001 (Lambda's signature)
+    cors: dict[str, str] = {}
+    try:
+        method, path, headers, body = _request(event)
+        cors = _cors(headers)
+        if method == "OPTIONS":
+            return {"statusCode": 204 if cors else 403, "headers": cors, "body": ""}
+        if method != "POST":
+            raise ClientError(405, f"{method} is not allowed; use POST")
+        media_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            raise ClientError(415, f"send JSON with Content-Type: application/json, not {media_type}")
+        texts, batch = _texts(path, body)
+        model, version = champion()
+        answers = [answer.model_dump() for answer in predictions(model, texts, version)]
+        return _json(200, answers if batch else answers[0], cors)
+    except ClientError as error:
+        log.info("client error: %s", error)
+        return _json(error.status, {"error": str(error)}, cors)

@@ -1,0 +1,95 @@
+"""The Lambda zip built for real, run from an unpacked copy in a clean interpreter, and deployed to moto twice."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+
+from pipeline.deploy import DeployParams, build_lambda_zip, deploy_lambda
+from pipeline.model import create
+
+pytestmark = [pytest.mark.integration, pytest.mark.aws]
+
+EVENT = {
+    "version": "2.0",
+    "routeKey": "$default",
+    "rawPath": "/predict",
+    "headers": {"content-type": "application/json"},
+    "requestContext": {"http": {"method": "POST", "path": "/predict"}},
+    "body": json.dumps({"text": "A superb, wonderful film."}),
+    "isBase64Encoded": False,
+}
+
+
+@pytest.fixture(scope="module")
+def lambda_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("lambda")
+    model = create("nltk_naive_bayes", {"features": {"stopwords": ["a", "and"]}})
+    model.fit(["a superb and wonderful film", "a dull and awful mess"], ["positive", "negative"])
+    model.save(root / "champion")
+    (root / "bento.json").write_text('{"model": "movie-reviews-sentiment:tiny"}')
+    return build_lambda_zip(root / "champion", root / "bento.json", root / "lambda.zip")
+
+
+def test_zip_is_under_lambdas_limit_and_holds_no_training_code(lambda_zip: Path) -> None:
+    assert lambda_zip.stat().st_size < 50 * 1024 * 1024
+    names = zipfile.ZipFile(lambda_zip).namelist()
+    assert "pipeline/lambda_handler.py" in names and "model/weights.json" in names
+    assert not any(name.startswith(("sklearn/", "mlflow/", "dvc/", "pipeline/train.py", "bentoml/")) for name in names)
+
+
+def test_handler_runs_from_the_unpacked_zip_alone(lambda_zip: Path, tmp_path: Path) -> None:
+    """-I -S: no site-packages, no environment, no current folder; only what the zip holds."""
+    zipfile.ZipFile(lambda_zip).extractall(tmp_path / "task")
+    script = (
+        "import json, sys, time; sys.path.insert(0, sys.argv[1]); start = time.perf_counter(); "
+        "from pipeline.lambda_handler import handler; "
+        "response = handler(json.loads(sys.argv[2])); "
+        "print(json.dumps({'response': response, 'cold_ms': (time.perf_counter() - start) * 1000, "
+        "'modules': sorted({m.split('.')[0] for m in sys.modules})}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script, str(tmp_path / "task"), json.dumps(EVENT)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["response"]["statusCode"] == 200
+    assert json.loads(result["response"]["body"]) | {"score": 0} == {
+        "label": "positive",
+        "score": 0,
+        "model": "movie-reviews-sentiment:tiny",
+    }
+    assert not {"sklearn", "scipy", "mlflow", "pandas", "bentoml"} & set(result["modules"])
+
+
+def test_deploy_twice_creates_then_updates(lambda_zip: Path, moto_endpoint: str) -> None:
+    params = DeployParams(endpoint_url=moto_endpoint, cors_origins=("https://site.example",), lambda_memory_mb=256)
+    first = deploy_lambda(params, lambda_zip)
+    second = deploy_lambda(params, lambda_zip)
+    assert (first["action"], second["action"]) == ("created", "updated")
+    assert first["url"] == second["url"]
+
+    lam = boto3.client("lambda", endpoint_url=moto_endpoint, region_name="us-east-1")
+    config = lam.get_function(FunctionName=params.lambda_function)["Configuration"]
+    assert config["Handler"] == "pipeline.lambda_handler.handler" and config["Runtime"] == "python3.11"
+    assert config["MemorySize"] == 256 and config["Timeout"] == params.lambda_timeout_s
+    assert config["Environment"]["Variables"]["SENTIMENT_CORS_ORIGINS"] == "https://site.example"
+    url = lam.get_function_url_config(FunctionName=params.lambda_function)
+    assert url["AuthType"] == "NONE" and url["Cors"]["AllowOrigins"] == ["https://site.example"]
+    iam = boto3.client("iam", endpoint_url=moto_endpoint, region_name="us-east-1")
+    attached = iam.list_attached_role_policies(RoleName=params.lambda_role)["AttachedPolicies"]
+    assert [policy["PolicyName"] for policy in attached] == ["AWSLambdaBasicExecutionRole"]
+
+
+def test_dry_run_calls_nothing(lambda_zip: Path, moto_endpoint: str) -> None:
+    params = DeployParams(endpoint_url=moto_endpoint)
+    assert deploy_lambda(params, lambda_zip, dry_run=True) == {}
+    lam = boto3.client("lambda", endpoint_url=moto_endpoint, region_name="us-east-1")
+    assert lam.list_functions()["Functions"] == []

@@ -1,0 +1,151 @@
+"""The Lambda handler in-process, with the event shapes API Gateway (v1, v2) and Function URLs send."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline import lambda_handler
+from pipeline.lambda_handler import handler
+from pipeline.model import create
+
+ORIGIN = "https://site.example"
+
+
+@pytest.fixture(autouse=True)
+def tiny_champion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    model = create("nltk_naive_bayes", {"features": {"stopwords": ["a", "and", "the"]}})
+    model.fit(
+        ["a superb and moving film", "wonderful cast", "a dull and boring mess", "awful tedious plot"],
+        ["positive", "positive", "negative", "negative"],
+    )
+    model.save(tmp_path / "model")
+    (tmp_path / "model" / "bento.json").write_text('{"model": "movie-reviews-sentiment:abc123"}')
+    monkeypatch.setenv("SENTIMENT_MODEL_DIR", str(tmp_path / "model"))
+    monkeypatch.setenv("SENTIMENT_CORS_ORIGINS", ORIGIN)
+    lambda_handler.champion.cache_clear()
+    yield tmp_path / "model"
+    lambda_handler.champion.cache_clear()
+
+
+def rest_v1(path: str, body: str, method: str = "POST", headers: dict | None = None) -> dict:
+    """API Gateway REST API, payload format 1.0."""
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/json", "Origin": ORIGIN, **(headers or {})},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {"resourcePath": path, "httpMethod": method, "stage": "prod", "requestId": "r-1"},
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def http_v2(path: str, body: str, method: str = "POST", headers: dict | None = None, encoded: bool = False) -> dict:
+    """HTTP API, payload format 2.0 (Function URLs send the same shape, routeKey "$default")."""
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "origin": ORIGIN, **(headers or {})},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api-1",
+            "domainName": "abc.execute-api.us-east-1.amazonaws.com",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1"},
+            "requestId": "r-2",
+            "stage": "$default",
+        },
+        "body": base64.b64encode(body.encode()).decode() if encoded else body,
+        "isBase64Encoded": encoded,
+    }
+
+
+def function_url(path: str, body: str, **kwargs) -> dict:
+    event = http_v2(path, body, **kwargs)
+    event["routeKey"] = "$default"
+    event["requestContext"]["domainName"] = "xyz.lambda-url.us-east-1.on.aws"
+    return event
+
+
+EVENTS = [rest_v1, http_v2, function_url]
+
+
+@pytest.mark.parametrize("make", EVENTS)
+def test_predict_answers_like_the_service(make) -> None:
+    response = handler(make("/predict", json.dumps({"text": "A superb, moving film!"})))
+    assert response["statusCode"] == 200
+    answer = json.loads(response["body"])
+    assert answer["label"] == "positive" and 0.5 < answer["score"] <= 1
+    assert answer["model"] == "movie-reviews-sentiment:abc123"
+    assert response["headers"]["Access-Control-Allow-Origin"] == ORIGIN
+
+
+@pytest.mark.parametrize("make", EVENTS)
+def test_batch_keeps_order(make) -> None:
+    response = handler(make("/predict_batch", json.dumps({"texts": ["dull, boring mess", "wonderful cast"]})))
+    assert [a["label"] for a in json.loads(response["body"])] == ["negative", "positive"]
+
+
+def test_base64_body_from_a_function_url() -> None:
+    response = handler(function_url("/predict", json.dumps({"text": "wonderful"}), encoded=True))
+    assert response["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/predict", '{"text": ""}', 400, "text is empty"),
+        ("/predict", '{"text": "   "}', 400, "text is empty"),
+        ("/predict", '{"text": 5}', 400, "'text' is required and must be a string"),
+        ("/predict", '{"review": "x"}', 400, "'text' is required"),
+        ("/predict", '{"text": "x"', 400, "invalid JSON"),
+        ("/predict", '["x"]', 400, "send a JSON object"),
+        ("/predict", json.dumps({"text": "a" * 100_001}), 400, "limit is 100,000"),
+        ("/predict_batch", '{"texts": []}', 400, "1 to 1000 reviews"),
+        ("/predict_batch", json.dumps({"texts": ["ok"] * 1001}), 400, "1 to 1000 reviews"),
+        ("/predict_batch", '{"texts": ["ok", 3]}', 400, "list of strings"),
+        ("/other", '{"text": "x"}', 404, "no endpoint /other"),
+    ],
+)
+@pytest.mark.parametrize("make", EVENTS)
+def test_bad_input_gets_a_4xx_with_a_message(make, path: str, body: str, status: int, message: str) -> None:
+    response = handler(make(path, body))
+    assert response["statusCode"] == status
+    assert message in json.loads(response["body"])["error"]
+    assert response["headers"]["Access-Control-Allow-Origin"] == ORIGIN  # the page can read the message
+
+
+def test_method_content_type_and_bad_base64() -> None:
+    assert handler(http_v2("/predict", "", method="GET"))["statusCode"] == 405
+    response = handler(http_v2("/predict", "text=x", headers={"content-type": "application/x-www-form-urlencoded"}))
+    assert response["statusCode"] == 415
+    event = http_v2("/predict", "x")
+    event.update(body="!!not base64!!", isBase64Encoded=True)
+    assert handler(event)["statusCode"] == 400
+
+
+def test_preflight_allows_the_configured_origin_only() -> None:
+    allowed = handler(http_v2("/predict", "", method="OPTIONS"))
+    assert allowed["statusCode"] == 204 and allowed["headers"]["Access-Control-Allow-Origin"] == ORIGIN
+    denied = handler(http_v2("/predict", "", method="OPTIONS", headers={"origin": "https://evil.example"}))
+    assert denied["statusCode"] == 403 and "Access-Control-Allow-Origin" not in denied["headers"]
+    response = handler(http_v2("/predict", '{"text": "good"}', headers={"origin": "https://evil.example"}))
+    assert response["statusCode"] == 200 and "Access-Control-Allow-Origin" not in response["headers"]
+
+
+def test_model_loads_once_per_container(monkeypatch: pytest.MonkeyPatch) -> None:
+    loads = []
+    real_load = lambda_handler.load
+    monkeypatch.setattr(lambda_handler, "load", lambda directory: loads.append(directory) or real_load(directory))
+    for _ in range(3):
+        handler(http_v2("/predict", '{"text": "wonderful"}'))
+    assert len(loads) == 1
