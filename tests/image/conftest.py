@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ import pytest
 from pipeline.fetch import FetchParams, fetch
 from pipeline.prepare import PrepareParams, prepare
 from pipeline.train import train
-from tests.conftest import TINY_TRAIN, copy_project, write_tiny_nltk_data
+from tests.conftest import TINY_TRAIN, copy_project, free_port, write_tiny_nltk_data
 
 TOOLS = ("buildah", "podman", "skopeo", "docker-registry", "debootstrap", "runc", "htpasswd", "git")
 CACHE = Path.home() / ".cache" / "sentiment-tests"
@@ -45,12 +44,6 @@ BASE_RECIPE = {
 # need the machine's CA bundle. That is a fact of this network: the shipped image never carries it.
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 TIMEOUT_S = 600
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run(command: list[str], env: dict[str, str], **kwargs) -> subprocess.CompletedProcess[str]:
@@ -308,17 +301,3 @@ def registry(folder: Path, users: dict[str, str] | None = None) -> Iterator[str]
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-@pytest.fixture
-def moto_url() -> Iterator[str]:
-    """A moto server on 127.0.0.1 for ECR's API (moto has no registry API: pushes go to a local registry)."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()

@@ -168,15 +168,15 @@ def test_push_with_credentials_from_the_environment(project: Project, tmp_path: 
 
 @pytest.mark.usefixtures("image")
 def test_ecr_push_creates_the_repository_once_and_logs_in_with_its_token(
-    project: Project, moto_url: str, tmp_path: Path
+    project: Project, moto_endpoint: str, tmp_path: Path
 ) -> None:
     import boto3
 
     aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     params = yaml.safe_load((project.folder / "params.yaml").read_text())
-    params["image"].update(region="us-east-1", endpoint_url=moto_url)
+    params["image"].update(region="us-east-1", endpoint_url=moto_endpoint)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    ecr = boto3.client("ecr", region_name="us-east-1", endpoint_url=moto_url, aws_access_key_id="testing",
+    ecr = boto3.client("ecr", region_name="us-east-1", endpoint_url=moto_endpoint, aws_access_key_id="testing",
                        aws_secret_access_key="testing")  # fmt: skip
     token = base64.b64decode(ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]).decode()
     user, _, password = token.partition(":")
