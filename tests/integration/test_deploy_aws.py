@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from pipeline.cli import main
-from pipeline.deploy import DeployParams, allowed_origins, deploy_ecs, deploy_site, deploy_storage, site_url
+from pipeline.deploy import DeployParams, deploy_ecs, deploy_site, deploy_storage, site_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.aws]
 
@@ -263,8 +263,3 @@ def test_dvc_push_to_s3_and_pull_into_a_fresh_clone(moto_endpoint: str, tmp_path
     run("git", "clone", "--quiet", origin, tmp_path / "clone", cwd=tmp_path)
     run(DVC, "pull", cwd=tmp_path / "clone")
     assert (tmp_path / "clone" / "data.txt").read_text() == "a superb film\n"
-
-
-def test_one_origin_list_for_every_api() -> None:
-    p = DeployParams(cors_origins=("https://a.example",), site_bucket="page", region="eu-central-1")
-    assert allowed_origins(p) == ("https://a.example", "http://page.s3-website.eu-central-1.amazonaws.com")
