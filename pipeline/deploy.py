@@ -331,7 +331,8 @@ def deploy_ecs(p: DeployParams, repository: str, tag: str, dry_run: bool = False
         action, service = _service(p, task_definition, target_group, subnets, task_group)
         _autoscaling(p)
     url = f"http://{balancer['DNSName']}"
-    log.info("%s ECS service %s on task definition %s; service URL %s", action, p.ecs_service, task_definition, url)
+    revision = task_definition.rsplit("/", 1)[-1]
+    log.info("%s ECS service %s on task definition %s; service URL %s", action, p.ecs_service, revision, url)
     return {"action": action, "url": url, "service": service, "task_definition": task_definition, "image": image}
 
 
