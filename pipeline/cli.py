@@ -158,10 +158,77 @@ def _deploy_lambda(args: argparse.Namespace) -> None:
     deploy_lambda(p, archive, dry_run=args.dry_run)
 
 
+def _deploy_ecs(args: argparse.Namespace) -> None:
+    from pipeline.deploy import DeployParams, deploy_ecs, record
+    from pipeline.image import ImageParams, bento_tag
+
+    p = load_section(DeployParams, "deploy", args.params)
+    repository = load_section(ImageParams, "image", args.params).repository
+    tag = args.image or bento_tag(args.bento_json).split(":", 1)[1]
+    done = deploy_ecs(p, repository, tag, dry_run=args.dry_run)
+    if done:
+        record(args.output, "ecs", done)
+
+
+def _deploy_site(args: argparse.Namespace) -> None:
+    from pipeline.deploy import DeployParams, api_url_from, deploy_site, record
+
+    p = load_section(DeployParams, "deploy", args.params)
+    done = deploy_site(p, args.frontend, args.api_url or api_url_from(args.output), dry_run=args.dry_run)
+    if done:
+        record(args.output, "site", done)
+
+
+def _deploy_storage(args: argparse.Namespace) -> None:
+    from pipeline.deploy import DeployParams, deploy_storage, record
+
+    done = deploy_storage(load_section(DeployParams, "deploy", args.params), dry_run=args.dry_run)
+    if done:
+        record(args.output, "storage", done)
+
+
 def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
-    """`sentiment deploy lambda`: settings in params.yaml `deploy:`, credentials from the AWS chain."""
+    """`sentiment deploy ecs|site|lambda`: settings in params.yaml `deploy:`, credentials from the AWS chain."""
     deploy = commands.add_parser("deploy", help="deploy the champion to AWS")
     targets = deploy.add_subparsers(dest="target", required=True, metavar="TARGET")
+    output = {
+        "type": Path,
+        "default": Path("build/deploy.json"),
+        "help": "what the deploys made (URLs, ARNs), by target; site reads the ECS URL here (default: %(default)s)",
+    }
+    ecs = targets.add_parser(
+        "ecs",
+        help="run the pushed image on ECS Fargate behind a load balancer, with auto scaling (create or update)",
+        description="Run `sentiment image push --ecr` first. Logs the service URL and records it in --output.",
+    )
+    ecs.add_argument("--bento-json", type=Path, default=Path("models/bento.json"), help="default: %(default)s")
+    ecs.add_argument(
+        "--image",
+        metavar="TAG|REFERENCE",
+        help="an image tag in the ECR repository image.repository, or a full reference "
+        "(default: the bento version in --bento-json, the tag `sentiment image push` pushed)",
+    )
+    ecs.add_argument("--output", **output)
+    ecs.add_argument("--dry-run", action="store_true", help="log the plan; call no AWS API")
+    ecs.set_defaults(handler=_deploy_ecs)
+    site = targets.add_parser(
+        "site",
+        help="host frontend/ as an S3 static website whose config.js names the API (create or update)",
+        description="The site's origin is in the CORS allowlist of the ECS task and the Lambda Function URL: "
+        "deploy the site's bucket name before (or redeploy ecs and lambda after) changing it.",
+    )
+    site.add_argument("--frontend", type=Path, default=Path("frontend"), help="default: %(default)s")
+    site.add_argument("--api-url", metavar="URL", help="the API the page calls (default: the ECS URL in --output)")
+    site.add_argument("--output", **output)
+    site.add_argument("--dry-run", action="store_true", help="log the plan; call no AWS API")
+    site.set_defaults(handler=_deploy_site)
+    storage = targets.add_parser(
+        "storage",
+        help="create the private bucket for `dvc push` and MLflow artifacts (deploy.storage_bucket)",
+    )
+    storage.add_argument("--output", **output)
+    storage.add_argument("--dry-run", action="store_true", help="log the plan; call no AWS API")
+    storage.set_defaults(handler=_deploy_storage)
     function = targets.add_parser(
         "lambda",
         help="zip the handler with the champion and create or update the Lambda function and its URL",

@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from pipeline.deploy import DeployParams, build_lambda_zip, deploy_lambda
+from pipeline.deploy import DeployParams, build_lambda_zip, deploy_lambda, site_url
 from pipeline.model import create
 
 pytestmark = [pytest.mark.integration, pytest.mark.aws]
@@ -80,9 +80,11 @@ def test_deploy_twice_creates_then_updates(lambda_zip: Path, moto_endpoint: str)
     config = lam.get_function(FunctionName=params.lambda_function)["Configuration"]
     assert config["Handler"] == "pipeline.lambda_handler.handler" and config["Runtime"] == "python3.11"
     assert config["MemorySize"] == 256 and config["Timeout"] == params.lambda_timeout_s
-    assert config["Environment"]["Variables"]["SENTIMENT_CORS_ORIGINS"] == "https://site.example"
+    # The same list the ECS task gets: deploy.cors_origins, then the S3 site's origin.
+    origins = ["https://site.example", site_url(params)]
+    assert config["Environment"]["Variables"]["SENTIMENT_CORS_ORIGINS"] == ",".join(origins)
     url = lam.get_function_url_config(FunctionName=params.lambda_function)
-    assert url["AuthType"] == "NONE" and url["Cors"]["AllowOrigins"] == ["https://site.example"]
+    assert url["AuthType"] == "NONE" and url["Cors"]["AllowOrigins"] == origins
     iam = boto3.client("iam", endpoint_url=moto_endpoint, region_name="us-east-1")
     attached = iam.list_attached_role_policies(RoleName=params.lambda_role)["AttachedPolicies"]
     assert [policy["PolicyName"] for policy in attached] == ["AWSLambdaBasicExecutionRole"]
