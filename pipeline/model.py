@@ -12,6 +12,7 @@ import logging
 import re
 import string
 import sys
+import threading
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -387,12 +388,23 @@ def _ngram_names(keys: np.ndarray, base: int, tokens: Sequence[str]) -> list[str
     return names
 
 
-def _distinct(values: np.ndarray) -> np.ndarray:
-    """np.unique(values) by sorting: numpy 2.4's default hash-based unique is ~15x slower on int64 keys."""
-    ordered = np.sort(values)
-    first = np.ones(len(ordered), dtype=bool)
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    return ordered[first]
+def _distinct_cells(documents: np.ndarray, columns: np.ndarray, stamp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (document, column) pairs, without sorting them all (~2.5x faster than np.unique here).
+
+    `stamp` is scratch space, one int64 per column, of this thread only. Each document writes its cells'
+    positions into it; a cell is kept where its column holds its own position, so exactly one cell per
+    distinct column survives whichever write wins, and nothing needs resetting between documents.
+    """
+    order = np.argsort(documents, kind="stable")  # sorted runs, one per n-gram length: a cheap merge
+    documents, columns = documents[order], columns[order]
+    bounds = [0, *(np.flatnonzero(np.diff(documents)) + 1).tolist(), len(columns)]
+    positions = np.arange(len(columns))
+    keep = np.empty(len(columns), dtype=bool)
+    for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+        part, mine = columns[low:high], positions[low:high]
+        stamp[part] = mine
+        keep[low:high] = stamp[part] == mine
+    return documents[keep], columns[keep]
 
 
 def _cell_values(
@@ -545,6 +557,55 @@ def _token_spans(text: str, powers: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return codes, starts, ends, prefix[ends] - prefix[starts]
 
 
+class _HashIndex:
+    """Where each of a set of distinct uint64 keys is: an open-addressing hash table in numpy arrays.
+
+    Serving looks up every token and n-gram of a batch: a binary search over 400,000 sorted bigram keys
+    touches ~19 cache lines per key, a probe here ~1.5 (the table is at most half full). With the
+    stamp-based dedup below, scoring a batch of reviews got 1.5-1.9x faster (measured on nbsvm_bigram
+    and logreg_bigram, same outputs). Lookups are vectorized: each round resolves the keys that hit or
+    reach an empty slot and moves the rest one slot on (linear probing).
+    """
+
+    EMPTY = np.uint64(2**64 - 1)  # never a key: token hashes and n-gram keys below it are all that is stored
+
+    def __init__(self, keys: np.ndarray) -> None:
+        keys = keys.astype(np.uint64)
+        if np.any(keys == self.EMPTY):
+            raise ValueError("a key equals the empty-slot marker")
+        bits = max(4, (2 * len(keys) - 1).bit_length())
+        self._shift = np.uint64(64 - bits)
+        self._mask = np.uint64((1 << bits) - 1)
+        self._keys = np.full(1 << bits, self.EMPTY, dtype=np.uint64)
+        self._positions = np.full(1 << bits, -1, dtype=np.int64)
+        pending, slots = np.arange(len(keys)), self._slots(keys)
+        while len(pending):
+            free = np.flatnonzero(self._keys[slots] == self.EMPTY)
+            _, first = np.unique(slots[free], return_index=True)  # of keys meeting at a free slot, one takes it
+            won = free[first]
+            self._keys[slots[won]], self._positions[slots[won]] = keys[pending[won]], pending[won]
+            lost = np.ones(len(pending), dtype=bool)
+            lost[won] = False
+            pending, slots = pending[lost], (slots[lost] + np.uint64(1)) & self._mask
+
+    def _slots(self, keys: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):  # multiplicative (Fibonacci) hashing wraps modulo 2**64 by design
+            return (keys * np.uint64(HASH_MULTIPLIER)) >> self._shift
+
+    def find(self, queries: np.ndarray) -> np.ndarray:
+        """Each query's position in the keys given at construction, or -1."""
+        queries = queries.astype(np.uint64)
+        found = np.full(len(queries), -1, dtype=np.int64)
+        pending, slots = np.arange(len(queries)), self._slots(queries)
+        while len(pending):
+            stored = self._keys[slots]
+            hit = stored == queries[pending]
+            found[pending[hit]] = self._positions[slots[hit]]
+            going = ~hit & (stored != self.EMPTY)
+            pending, slots = pending[going], (slots[going] + np.uint64(1)) & self._mask
+        return found
+
+
 class _NgramTable:
     """Serving's view of a vocabulary: numpy arrays that turn a batch of raw texts into (document, column) cells.
 
@@ -560,10 +621,10 @@ class _NgramTable:
         self.tokens = list(tokens)
         self.token_ids = {token: number for number, token in enumerate(self.tokens, start=1)}
         self.base = len(self.tokens) + 1
-        self.columns = np.argsort(keys, kind="stable")
-        self.keys = keys[self.columns]
-        if np.any(self.keys[1:] == self.keys[:-1]):
+        self.keys = keys
+        if len(np.unique(keys)) != len(keys):
             raise ValueError("vocabulary lists an n-gram twice")
+        self._columns = _HashIndex(keys)
         self._tokens = features.tokenizer()
         self._hashed = features.stem is None and self._hash_tokens()
 
@@ -589,9 +650,7 @@ class _NgramTable:
 
     def vocabulary(self) -> list[str]:
         """Column -> n-gram, as parse() reads it."""
-        keys = np.empty_like(self.keys)
-        keys[self.columns] = self.keys
-        return _ngram_names(keys, self.base, self.tokens)
+        return _ngram_names(self.keys, self.base, self.tokens)
 
     def _hash_tokens(self) -> bool:
         """Arrays for the vectorized path: each known or dropped token's hash, id, length and characters."""
@@ -603,21 +662,20 @@ class _NgramTable:
         codes, starts, ends, hashes = _token_spans(" ".join(entries), self._powers)
         if len(starts) != len(entries):
             raise ValueError("vocabulary has a token that tokenize() would split")
-        order = np.argsort(hashes, kind="stable")
-        self._hashes, self._ids = hashes[order], ids[order]
-        self._starts, self._lengths, self._codes = starts[order], (ends - starts)[order], codes
-        if np.any(self._hashes[1:] == self._hashes[:-1]):
+        if len(np.unique(hashes)) != len(hashes) or np.any(hashes == _HashIndex.EMPTY):
             log.warning("two vocabulary tokens share a hash; this model tokenizes with the slower regex path")
             return False
+        self._entries = _HashIndex(hashes)
+        self._ids, self._starts, self._lengths, self._codes = ids, starts, ends - starts, codes
         return True
 
     def cells(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(document, column) of every occurrence of a vocabulary n-gram in the batch."""
         ids, documents = self._hashed_ids(texts) if self._hashed else self.regex_ids(texts)
         keys, owners = _ngram_keys(ids, documents, self.base, self.features.ngram_range)
-        slot = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        found = self.keys[slot] == keys
-        return owners[found], self.columns[slot[found]]
+        columns = self._columns.find(keys)
+        found = columns >= 0
+        return owners[found], columns[found]
 
     def regex_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Each kept token's id (0: unknown) and document, by tokenize(): the reference for _hashed_ids."""
@@ -629,8 +687,9 @@ class _NgramTable:
         texts = [text.lower() for text in texts] if self.features.lowercase else list(texts)
         codes, starts, ends, hashes = _token_spans(" ".join(texts), self._powers)
         lengths = ends - starts
-        slot = np.minimum(np.searchsorted(self._hashes, hashes), len(self._hashes) - 1)
-        candidates = np.flatnonzero((self._hashes[slot] == hashes) & (self._lengths[slot] == lengths))
+        slot = self._entries.find(hashes)
+        candidates = np.flatnonzero(slot >= 0)
+        candidates = candidates[self._lengths[slot[candidates]] == lengths[candidates]]
         ids = np.zeros(len(starts), dtype=np.int64)
         if len(candidates):  # compare each candidate with its entry, character by character
             sizes = lengths[candidates]
@@ -666,6 +725,7 @@ class _NgramLinearModel:
         self.estimator: Any = None
         self._training: _TrainingVocabulary | None = None
         self._table: _NgramTable | None = None
+        self._scratch = threading.local()  # scores()'s per-thread stamp: BentoML may call from several threads
 
     def options(self) -> dict[str, Any]:
         """The hyper-parameters besides `features`, as the constructor takes them."""
@@ -711,10 +771,13 @@ class _NgramLinearModel:
         documents, columns = self._table.cells(texts)
         width = len(self._coef)
         if self.features.weighting == "binary":
-            cells, counts = _distinct(documents * width + columns), None
+            stamp = getattr(self._scratch, "stamp", None)
+            if stamp is None or len(stamp) != width:
+                stamp = self._scratch.stamp = np.empty(width, dtype=np.int64)
+            (documents, columns), counts = _distinct_cells(documents, columns, stamp), None
         else:
             cells, counts = np.unique(documents * width + columns, return_counts=True)
-        documents, columns = cells // width, cells % width
+            documents, columns = cells // width, cells % width
         values = _cell_values(documents, columns, counts, self.features.weighting, self._idf)
         weights = self._coef[columns] if values is None else self._coef[columns] * values
         return np.bincount(documents, weights=weights, minlength=len(texts)) + self._intercept
