@@ -131,8 +131,13 @@ def run_child(job: dict[str, Any], nltk_data: Path | None) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     if nltk_data is not None:
         env["NLTK_DATA"] = str(nltk_data)
+    # -P: without it the child's sys.path starts with benchmarks/, whose pipeline.py shadows the package.
     done = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps(job)], capture_output=True, text=True, env=env, check=False
+        [sys.executable, "-P", __file__, "--child", json.dumps(job)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     if done.returncode != 0:
         tail = " | ".join(done.stderr.strip().splitlines()[-3:])

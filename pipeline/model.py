@@ -252,6 +252,14 @@ TOKENIZE_BATCH = 10_000
 HASH_MULTIPLIER = 0x9E3779B97F4A7C15
 # A stemmer memo is cleared beyond this size, so a server fed arbitrary words cannot grow it for ever.
 MAX_MEMO = 200_000
+# Negation marking (Das & Chen 2001, Pang et al. 2002): the words a cue opens a scope with. "t" is the
+# tail of "n't", which tokenize() splits off ("didn't" -> "didn", "'", "t").
+NEGATION_CUES = frozenset({"not", "no", "never", "t"})
+# A punctuation token holding one of these closes the scope ("," "." "!!!" "?!" "...").
+CLAUSE_MARKS = frozenset(".,:;!?")
+# Prefix of a token inside a scope. "¬" is not a word character, so tokenize() never yields a token that
+# starts with it: a marked token cannot collide with one written in the text.
+NEGATED_PREFIX = "¬"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,6 +281,10 @@ class NgramFeatures:
     max_features: int | None = None
     # Column values: binary (presence), count, or tfidf ((1 + ln count) * smoothed idf, rows L2-normalized).
     weighting: str = "binary"
+    # Prefix NEGATED_PREFIX to the tokens between a negation cue and the next clause punctuation, so
+    # "not a good film ," gives "¬a ¬good ¬film": the unigram "good" then stops counting for the review.
+    # Marking depends on context, so such models serve by the regex path, like stemming ones.
+    mark_negation: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stopwords", tuple(word for word in self.stopwords if word not in NEGATIONS))
@@ -292,6 +304,8 @@ class NgramFeatures:
     def tokenizer(self) -> Callable[[str], list[str]]:
         """text -> the tokens n-grams are made of. This is the reference: the vectorized serving path must equal it."""
         dropped = self.dropped()
+        if self.mark_negation:  # a stopword is dropped inside a negation scope too
+            dropped |= {NEGATED_PREFIX + word for word in dropped}
         stemmer = None
         if self.stem:
             from nltk.stem.snowball import SnowballStemmer
@@ -301,6 +315,8 @@ class NgramFeatures:
 
         def tokens(text: str) -> list[str]:
             kept = tokenize(text.lower() if self.lowercase else text)
+            if self.mark_negation:
+                kept = _mark_negation(kept)
             if dropped:
                 kept = [token for token in kept if token not in dropped]
             if stemmer is not None:
@@ -310,6 +326,25 @@ class NgramFeatures:
             return kept
 
         return tokens
+
+
+def _mark_negation(tokens: list[str]) -> list[str]:
+    """Tokens after a cue, up to the next clause punctuation, get NEGATED_PREFIX; cues and the punctuation do not.
+
+    It runs before stopwords and punctuation are dropped, so a dropped "," still closes the scope and a dropped
+    stopword still lies inside one.
+    """
+    marked, negated = [], False
+    for token in tokens:
+        if token.lower() in NEGATION_CUES:
+            negated = True
+            marked.append(token)
+        elif not CLAUSE_MARKS.isdisjoint(token):
+            negated = False
+            marked.append(token)
+        else:
+            marked.append(NEGATED_PREFIX + token if negated else token)
+    return marked
 
 
 class _GrowingIds(dict[str, int]):
@@ -612,7 +647,8 @@ class _NgramTable:
     Texts are tokenized with array operations rather than re.findall (~4x faster; see _token_spans),
     and each token is found by its hash, then compared character by character, so a hash collision
     can never pick a wrong token: the tokens are exactly tokenize()'s, as a test checks. Stemming
-    models take the regex path: stems need NLTK per token.
+    models take the regex path: stems need NLTK per token; so do negation-marking ones, whose tokens
+    depend on the words before them.
     """
 
     def __init__(self, features: NgramFeatures, tokens: Sequence[str], keys: np.ndarray) -> None:
@@ -626,7 +662,7 @@ class _NgramTable:
             raise ValueError("vocabulary lists an n-gram twice")
         self._columns = _HashIndex(keys)
         self._tokens = features.tokenizer()
-        self._hashed = features.stem is None and self._hash_tokens()
+        self._hashed = features.stem is None and not features.mark_negation and self._hash_tokens()
 
     @classmethod
     def parse(cls, features: NgramFeatures, vocabulary: Sequence[str]) -> Self:
@@ -894,6 +930,13 @@ class LogisticRegressionModel(_NgramLinearModel):
         return estimator.coef_[0].copy(), float(estimator.intercept_[0]), estimator
 
 
+def _log_count_ratios(matrix: Any, positive: np.ndarray, alpha: float) -> np.ndarray:
+    """NBSVM's r = log((p / |p|_1) / (q / |q|_1)), p and q the alpha-smoothed presence counts per label."""
+    p = alpha + np.asarray(matrix[positive == 1].sum(axis=0)).ravel()
+    q = alpha + np.asarray(matrix[positive == 0].sum(axis=0)).ravel()
+    return np.log(p / p.sum()) - np.log(q / q.sum())
+
+
 class NbSvm(_NgramLinearModel):
     """NBSVM (Wang & Manning 2012): a linear SVM on binarized n-grams scaled by naive Bayes log-count ratios.
 
@@ -937,9 +980,7 @@ class NbSvm(_NgramLinearModel):
     def _fit_weights(self, matrix: Any, positive: np.ndarray) -> tuple[np.ndarray, float, Any]:
         from sklearn.svm import LinearSVC
 
-        p = self.alpha + np.asarray(matrix[positive == 1].sum(axis=0)).ravel()
-        q = self.alpha + np.asarray(matrix[positive == 0].sum(axis=0)).ravel()
-        self._ratios = np.log(p / p.sum()) - np.log(q / q.sum())
+        self._ratios = _log_count_ratios(matrix, positive, self.alpha)
         estimator = LinearSVC(C=self.inverse_regularization, max_iter=self.max_iterations, random_state=0).fit(
             self._estimator_input(matrix), positive
         )
@@ -950,9 +991,137 @@ class NbSvm(_NgramLinearModel):
         return interpolated * self._ratios, float(estimator.intercept_[0]), estimator
 
 
+class NbLogisticRegression(_NgramLinearModel):
+    """NB-LR: NBSVM's recipe with L2 logistic regression in place of the SVM and no interpolation.
+
+    The features are binarized n-grams scaled by the naive Bayes log-count ratios r, as in NBSVM; the
+    logistic loss makes the exported probabilities those of a fitted logistic model.
+    """
+
+    kind: ClassVar[str] = "nb_logistic_regression"
+    binary_only: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        features: Mapping[str, Any] | NgramFeatures | None = None,
+        alpha: float = 1.0,
+        inverse_regularization: float = 1.0,
+        max_iterations: int = 1000,
+    ) -> None:
+        super().__init__(features)
+        self.alpha = alpha
+        self.inverse_regularization = inverse_regularization
+        self.max_iterations = max_iterations
+        self._ratios: np.ndarray | None = None
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "alpha": self.alpha,
+            "inverse_regularization": self.inverse_regularization,
+            "max_iterations": self.max_iterations,
+        }
+
+    def _estimator_input(self, matrix: Any) -> Any:
+        from scipy import sparse
+
+        return matrix @ sparse.diags(self._ratios)
+
+    def _fit_weights(self, matrix: Any, positive: np.ndarray) -> tuple[np.ndarray, float, Any]:
+        from sklearn.linear_model import LogisticRegression
+
+        self._ratios = _log_count_ratios(matrix, positive, self.alpha)
+        estimator = LogisticRegression(
+            C=self.inverse_regularization, solver="liblinear", dual=True, max_iter=self.max_iterations, random_state=0
+        ).fit(self._estimator_input(matrix), positive)
+        return estimator.coef_[0] * self._ratios, float(estimator.intercept_[0]), estimator
+
+
+def _estimator_scores(estimator: Any, matrix: Any) -> np.ndarray:
+    """A fitted scikit-learn estimator's log-odds of positive (naive Bayes) or margin (SVM, logistic regression)."""
+    if hasattr(estimator, "decision_function"):
+        return estimator.decision_function(matrix)
+    joint = estimator.predict_joint_log_proba(matrix)
+    return joint[:, 1] - joint[:, 0]
+
+
+class _ScoreSum:
+    """The ensemble's estimator: its members' own scikit-learn scores, each divided by its scale, summed.
+
+    Only tests use it, to check that the one exported weight vector scores as the members do.
+    """
+
+    def __init__(self, members: Sequence[_NgramLinearModel], scales: Sequence[float]) -> None:
+        self.members, self.scales = list(members), list(scales)
+
+    def decision_function(self, matrix: Any) -> np.ndarray:
+        return sum(
+            _estimator_scores(member.estimator, member._estimator_input(matrix)) / scale
+            for member, scale in zip(self.members, self.scales, strict=True)
+        )
+
+    def predict(self, matrix: Any) -> np.ndarray:
+        return (self.decision_function(matrix) > 0).astype(np.int64)
+
+
+DEFAULT_MEMBERS: tuple[Mapping[str, Any], ...] = ({"kind": "nbsvm"}, {"kind": "nb_logistic_regression"})
+
+
+class LinearEnsemble(_NgramLinearModel):
+    """Several linear models on the same n-gram columns, their scores summed: still one linear model.
+
+    Each member's score is divided by its standard deviation over the training documents, so a member
+    whose margins are wide (logistic regression) does not outvote one whose margins are narrow (an SVM's
+    sit near +-1). Scores are not centred: each member's own intercept already places its threshold, and
+    centring would move it whenever the labels are unbalanced. A sum of linear scores is linear, so the
+    export is one weight per column and serving costs what a single model does. Its "probabilities" are
+    the logistic of the sum: they rank and threshold at 0.5 correctly, but are not calibrated.
+    """
+
+    kind: ClassVar[str] = "linear_ensemble"
+
+    def __init__(
+        self,
+        features: Mapping[str, Any] | NgramFeatures | None = None,
+        members: Sequence[Mapping[str, Any]] = DEFAULT_MEMBERS,
+    ) -> None:
+        super().__init__(features)
+        self._members: list[_NgramLinearModel] = []
+        for spec in members:
+            options = dict(spec)
+            kind = options.pop("kind", None)
+            if not isinstance(MODELS.get(kind), type) or not issubclass(MODELS[kind], _NgramLinearModel):
+                raise PipelineError(f"{self.kind} member kind {kind!r} is not an n-gram linear model")
+            if kind == self.kind or "features" in options:
+                raise PipelineError(f"{self.kind} members share the ensemble's features and cannot be ensembles")
+            self._members.append(MODELS[kind](features=self.features, **options))
+        if not self._members:
+            raise PipelineError(f"{self.kind} needs at least one member")
+
+    def options(self) -> dict[str, Any]:
+        return {"members": [{"kind": member.kind, **member.options()} for member in self._members]}
+
+    def _fit_weights(self, matrix: Any, positive: np.ndarray) -> tuple[np.ndarray, float, Any]:
+        coef, intercept, scales = np.zeros(matrix.shape[1]), 0.0, []
+        for member in self._members:
+            member_coef, member_intercept, member.estimator = member._fit_weights(matrix, positive)
+            scale = float(np.std(matrix @ member_coef + member_intercept)) or 1.0
+            coef += member_coef / scale
+            intercept += member_intercept / scale
+            scales.append(scale)
+        return coef, intercept, _ScoreSum(self._members, scales)
+
+
 MODELS: dict[str, type] = {
     cls.kind: cls
-    for cls in (NltkNaiveBayes, MultinomialNaiveBayes, BernoulliNaiveBayes, LogisticRegressionModel, NbSvm)
+    for cls in (
+        NltkNaiveBayes,
+        MultinomialNaiveBayes,
+        BernoulliNaiveBayes,
+        LogisticRegressionModel,
+        NbSvm,
+        NbLogisticRegression,
+        LinearEnsemble,
+    )
 }
 
 

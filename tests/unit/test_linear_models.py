@@ -14,7 +14,10 @@ from pipeline.errors import PipelineError
 from pipeline.model import NgramFeatures, create, load, tokenize
 from pipeline.prepare import read_split
 
-LINEAR_KINDS = ("multinomial_nb", "bernoulli_nb", "logistic_regression", "nbsvm")
+LINEAR_KINDS = (
+    "multinomial_nb", "bernoulli_nb", "logistic_regression", "nbsvm", "nb_logistic_regression", "linear_ensemble",
+)  # fmt: skip
+ALL_MEMBERS = [{"kind": kind} for kind in LINEAR_KINDS if kind != "linear_ensemble"]
 
 # Every kind with each weighting it accepts, on uni- to trigrams.
 VARIANTS = [
@@ -26,6 +29,10 @@ VARIANTS = [
     ("logistic_regression", {"weighting": "tfidf", "remove_punctuation": True}),
     ("nbsvm", {"ngram_range": [1, 3]}),
     ("nbsvm", {"ngram_range": [2, 2], "max_features": 40}),
+    ("nbsvm", {"mark_negation": True}),
+    ("nb_logistic_regression", {"ngram_range": [1, 3]}),
+    ("linear_ensemble", {}),
+    ("linear_ensemble", {"mark_negation": True, "stopwords": ["the", "a"]}),
 ]
 
 # Places where a vectorized tokenizer could part ways with `\w+|[^\w\s]+`: letters outside ASCII,
@@ -57,6 +64,7 @@ def test_exported_model_equals_the_trained_estimator(kind: str, features: dict, 
     fitted = create(kind, {"features": features}).fit(texts, labels)
     fitted.save(tmp_path / "model")
     exported = load(tmp_path / "model")
+    assert exported._table._hashed != features.get("mark_negation", False)
     everything = texts + test_texts
     expected = predicted_positive(fitted, everything)
     probabilities = exported.predict_proba(everything)
@@ -183,3 +191,35 @@ def test_corrupt_weights_are_named(prepared: Path, tmp_path: Path) -> None:
 def test_tokenize_is_the_reference() -> None:
     """The tokens the tests above compare against are still NLTK's WordPunct tokens."""
     assert tokenize("Don't miss it!!!") == ["Don", "'", "t", "miss", "it", "!!!"]
+
+
+def test_negation_marks_tokens_up_to_clause_punctuation() -> None:
+    tokens = NgramFeatures(mark_negation=True, stopwords=("a",), remove_punctuation=True).tokenizer()
+    assert tokens("Not a GOOD film, but I didn't hate it... Never -- ever!") == [
+        "not", "¬good", "¬film", "but", "i", "didn", "t", "¬hate", "¬it", "...", "never", "¬--", "¬ever",
+    ]  # fmt: skip
+    assert NgramFeatures().tokenizer()("not good") == ["not", "good"]
+
+
+def test_ensemble_is_the_sum_of_its_standardized_members(prepared: Path) -> None:
+    _, texts, labels = read_split(prepared / "train.jsonl")
+    ensemble = create("linear_ensemble", {"members": ALL_MEMBERS}).fit(texts, labels)
+    scores = np.zeros(len(texts))
+    for spec in ALL_MEMBERS:
+        member = create(spec["kind"], {}).fit(texts, labels).scores(texts)
+        scores += member / member.std()
+    assert np.allclose(ensemble.scores(texts), scores, rtol=1e-9, atol=1e-9)
+    assert ensemble.options()["members"][0] == {"kind": "multinomial_nb", "alpha": 1.0}
+
+
+def test_ensemble_members_are_checked() -> None:
+    with pytest.raises(PipelineError, match="member kind 'nltk_naive_bayes' is not an n-gram linear model"):
+        create("linear_ensemble", {"members": [{"kind": "nltk_naive_bayes"}]})
+    with pytest.raises(PipelineError, match="share the ensemble's features"):
+        create("linear_ensemble", {"members": [{"kind": "nbsvm", "features": {}}]})
+    with pytest.raises(PipelineError, match="at least one member"):
+        create("linear_ensemble", {"members": []})
+    with pytest.raises(PipelineError, match="nbsvm reads presence only"):
+        create("linear_ensemble", {"features": {"weighting": "tfidf"}})
+    with pytest.raises(PipelineError, match="unexpected keyword argument 'beta'"):
+        create("linear_ensemble", {"members": [{"kind": "nbsvm", "beta": 0.25}]})

@@ -21,6 +21,8 @@ OPTIONS = {
     "bernoulli_nb": {"features": {"stopwords": ["a", "and"]}},
     "logistic_regression": {"features": {"stopwords": ["a", "and"], "weighting": "tfidf"}},
     "nbsvm": {"features": {"stopwords": ["a", "and"], "ngram_range": [1, 3]}},
+    "nb_logistic_regression": {"features": {"stopwords": ["a", "and"], "ngram_range": [1, 3]}},
+    "linear_ensemble": {"features": {"stopwords": ["a", "and"], "ngram_range": [1, 3], "mark_negation": True}},
 }
 
 
