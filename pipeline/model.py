@@ -937,7 +937,19 @@ def _log_count_ratios(matrix: Any, positive: np.ndarray, alpha: float) -> np.nda
     return np.log(p / p.sum()) - np.log(q / q.sum())
 
 
-class NbSvm(_NgramLinearModel):
+class _NbScaled(_NgramLinearModel):
+    """Features of NBSVM and NB-LR: binarized n-grams scaled by the naive Bayes log-count ratios r."""
+
+    binary_only: ClassVar[bool] = True
+    _ratios: np.ndarray | None = None
+
+    def _estimator_input(self, matrix: Any) -> Any:
+        from scipy import sparse
+
+        return matrix @ sparse.diags(self._ratios)
+
+
+class NbSvm(_NbScaled):
     """NBSVM (Wang & Manning 2012): a linear SVM on binarized n-grams scaled by naive Bayes log-count ratios.
 
     r = log((p / |p|_1) / (q / |q|_1)), with p and q the smoothed per-label presence counts; the SVM
@@ -947,7 +959,6 @@ class NbSvm(_NgramLinearModel):
     """
 
     kind: ClassVar[str] = "nbsvm"
-    binary_only: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -972,11 +983,6 @@ class NbSvm(_NgramLinearModel):
             "max_iterations": self.max_iterations,
         }
 
-    def _estimator_input(self, matrix: Any) -> Any:
-        from scipy import sparse
-
-        return matrix @ sparse.diags(self._ratios)
-
     def _fit_weights(self, matrix: Any, positive: np.ndarray) -> tuple[np.ndarray, float, Any]:
         from sklearn.svm import LinearSVC
 
@@ -991,7 +997,7 @@ class NbSvm(_NgramLinearModel):
         return interpolated * self._ratios, float(estimator.intercept_[0]), estimator
 
 
-class NbLogisticRegression(_NgramLinearModel):
+class NbLogisticRegression(_NbScaled):
     """NB-LR: NBSVM's recipe with L2 logistic regression in place of the SVM and no interpolation.
 
     The features are binarized n-grams scaled by the naive Bayes log-count ratios r, as in NBSVM; the
@@ -999,7 +1005,6 @@ class NbLogisticRegression(_NgramLinearModel):
     """
 
     kind: ClassVar[str] = "nb_logistic_regression"
-    binary_only: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -1020,11 +1025,6 @@ class NbLogisticRegression(_NgramLinearModel):
             "inverse_regularization": self.inverse_regularization,
             "max_iterations": self.max_iterations,
         }
-
-    def _estimator_input(self, matrix: Any) -> Any:
-        from scipy import sparse
-
-        return matrix @ sparse.diags(self._ratios)
 
     def _fit_weights(self, matrix: Any, positive: np.ndarray) -> tuple[np.ndarray, float, Any]:
         from sklearn.linear_model import LogisticRegression

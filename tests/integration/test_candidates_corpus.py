@@ -20,6 +20,8 @@ from tests.conftest import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.corpus]
 
+# Every n-gram candidate must beat the seed project's NLTK Naive Bayes on its own split.
+SEED_ACCURACY = 0.7075
 LINEAR_KINDS = {
     "multinomial_nb", "bernoulli_nb", "logistic_regression", "nbsvm", "nb_logistic_regression", "linear_ensemble",
 }  # fmt: skip
@@ -48,7 +50,7 @@ def test_exported_candidates_equal_their_estimators(full_corpus: Path, tmp_path:
         predicted = exported.predict(test_texts)
         assert [int(label == "positive") for label in predicted] == fitted.estimator.predict(matrix).tolist(), name
         accuracy = np.mean([p == a for p, a in zip(predicted, test_labels, strict=True)])
-        assert accuracy > 0.8, f"{name}: {accuracy:.4f} on the test split"
+        assert accuracy > SEED_ACCURACY, f"{name}: {accuracy:.4f} on the test split, not above the seed's"
 
         table = exported._table
         if not table._hashed:  # stemming or negation marking: served by the regex path itself

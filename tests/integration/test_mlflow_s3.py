@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +12,7 @@ import mlflow
 import pytest
 
 from pipeline.deploy import DeployParams, deploy_storage
-from tests.conftest import free_port
+from tests.conftest import mlflow_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.aws]
 
@@ -28,35 +24,9 @@ BUCKET = "mlflow-test"
 def s3_mlflow_server(moto_endpoint: str, tmp_path: Path) -> Iterator[str]:
     """`mlflow server --artifacts-destination s3://...`; only the server gets the S3 endpoint and credentials."""
     deploy_storage(DeployParams(endpoint_url=moto_endpoint, storage_bucket=BUCKET))
-    port = free_port()
     environment = {**os.environ, "MLFLOW_S3_ENDPOINT_URL": moto_endpoint}
-    process = subprocess.Popen(
-        [BIN / "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", f"s3://{BUCKET}/mlflow"],
-        cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"),
-        start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log = (tmp_path / "server.log").read_text()[-2000:]
-                    raise AssertionError(f"mlflow server did not start: {log}") from None
-                time.sleep(0.5)
+    with mlflow_server(tmp_path, f"s3://{BUCKET}/mlflow", environment) as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def test_artifacts_go_through_the_server_to_s3(

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
 import yaml
 
-from tests.conftest import copy_project, free_port
+from tests.conftest import copy_project, mlflow_server
 
 pytestmark = pytest.mark.integration
 
@@ -135,48 +133,23 @@ def test_unknown_candidate_kind_fails_in_one_line_and_caches_nothing(project, tm
 
 
 @pytest.fixture
-def mlflow_server(tmp_path: Path):
-    """A real `mlflow server` with a sqlite backend, as a team would share one; stopped by its process group."""
-    port = free_port()
-    process = subprocess.Popen(
-        [BIN / "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "artifacts")],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"), start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log = (tmp_path / "server.log").read_text()[-2000:]
-                    raise AssertionError(f"mlflow server did not start: {log}") from None
-                time.sleep(0.5)
+def tracking_server(tmp_path: Path) -> Iterator[str]:
+    """A real `mlflow server`, as a team would share one."""
+    with mlflow_server(tmp_path, str(tmp_path / "artifacts")) as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
-def test_same_pipeline_logs_to_a_tracking_server(reproduced, mlflow_server: str) -> None:
+def test_same_pipeline_logs_to_a_tracking_server(reproduced, tracking_server: str) -> None:
     root, env, _ = reproduced
-    run([BIN / "dvc", "repro", "--force", "select"], root, {**env, "MLFLOW_TRACKING_URI": mlflow_server})
-    client = mlflow.MlflowClient(tracking_uri=mlflow_server)
+    run([BIN / "dvc", "repro", "--force", "select"], root, {**env, "MLFLOW_TRACKING_URI": tracking_server})
+    client = mlflow.MlflowClient(tracking_uri=tracking_server)
     experiment = client.get_experiment_by_name("movie-reviews-sentiment")
     runs = client.search_runs([experiment.experiment_id])
     roles = {r.info.run_name: r.data.tags["role"] for r in runs}
     assert roles == {"pipeline": "pipeline"} | dict.fromkeys(CANDIDATES, "candidate")
     assert all("test_accuracy" in r.data.metrics for r in runs if r.info.run_name != "pipeline")
     version = client.get_model_version_by_alias("movie-reviews-sentiment", "champion")
-    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_tracking_uri(tracking_server)
     try:
         model = mlflow.pyfunc.load_model("models:/movie-reviews-sentiment@champion")
     finally:
