@@ -26,7 +26,7 @@ import pytest
 
 from pipeline.fetch import FetchParams, fetch
 from pipeline.prepare import PrepareParams, prepare
-from pipeline.train import TrainParams
+from pipeline.train import TrainParams, train
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_NLTK_DATA = REPO.parent / "shared" / "nltk_data"
@@ -126,6 +126,23 @@ TINY_TRAIN = TrainParams(
         },
     },
 )
+
+
+def train_tiny_champion(root: Path, destination: Path) -> Path:
+    """seed_nb fitted on the tiny corpus (NLTK data, raw and prepared splits under `root`), saved to `destination`.
+
+    For tests that serve or package a model, where its quality does not matter but its realness does.
+    """
+    nltk_data = write_tiny_nltk_data(root / "nltk_data")
+    saved_path = list(nltk.data.path)
+    nltk.data.path[:] = [str(nltk_data)]
+    try:
+        fetch(FetchParams(), root / "raw")
+        prepare(PrepareParams(), root / "raw", root / "prepared")
+        train(TINY_TRAIN, "seed_nb", root / "prepared", destination, root / "cv.json")
+    finally:
+        nltk.data.path[:] = saved_path
+    return destination
 
 
 def free_port() -> int:

@@ -19,10 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.fetch import FetchParams, fetch
-from pipeline.prepare import PrepareParams, prepare
-from pipeline.train import train
-from tests.conftest import REPO, TINY_TRAIN, free_port, write_tiny_nltk_data
+from tests.conftest import REPO, free_port, train_tiny_champion
 
 BIN = Path(sys.executable).parent
 
@@ -103,18 +100,8 @@ def allowed_origin(sites: dict[str, Site]) -> str:
 @pytest.fixture(scope="session")
 def packaged(tmp_path_factory: pytest.TempPathFactory, allowed_origin: str) -> dict[str, str]:
     """The tiny corpus's seed_nb champion in a private BentoML store; returns the server's environment."""
-    import nltk
-
     root = tmp_path_factory.mktemp("serving")
-    nltk_data = write_tiny_nltk_data(root / "nltk_data")
-    saved_path = list(nltk.data.path)
-    nltk.data.path[:] = [str(nltk_data)]
-    try:
-        fetch(FetchParams(), root / "raw")
-        prepare(PrepareParams(), root / "raw", root / "prepared")
-        train(TINY_TRAIN, "seed_nb", root / "prepared", root / "champion", root / "cv.json")
-    finally:
-        nltk.data.path[:] = saved_path
+    train_tiny_champion(root, root / "champion")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SENTIMENT_", "MLFLOW_"))}
     env.update(BENTOML_HOME=str(root / "bentoml"), SENTIMENT_WORKERS="1", SENTIMENT_CORS_ORIGINS=allowed_origin)
     # In a child: BentoML fixes its store's location the first time a process uses it.

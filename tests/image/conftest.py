@@ -25,10 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.fetch import FetchParams, fetch
-from pipeline.prepare import PrepareParams, prepare
-from pipeline.train import train
-from tests.conftest import TINY_TRAIN, copy_project, free_port, write_tiny_nltk_data
+from tests.conftest import copy_project, free_port, train_tiny_champion
 
 TOOLS = ("buildah", "podman", "skopeo", "docker-registry", "debootstrap", "runc", "htpasswd", "git")
 CACHE = Path.home() / ".cache" / "sentiment-tests"
@@ -189,21 +186,11 @@ class Project:
 
 @pytest.fixture(scope="session")
 def project(containers_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Project:
-    import nltk
-
     root = tmp_path_factory.mktemp("image-project")
     folder = root / "project"
     folder.mkdir()
     copy_project(folder)  # pipeline/ holds the Dockerfile template too
-    nltk_data = write_tiny_nltk_data(root / "nltk_data")
-    saved_path = list(nltk.data.path)
-    nltk.data.path[:] = [str(nltk_data)]
-    try:
-        fetch(FetchParams(), root / "raw")
-        prepare(PrepareParams(), root / "raw", root / "prepared")
-        train(TINY_TRAIN, "seed_nb", root / "prepared", folder / "models" / "champion", root / "cv.json")
-    finally:
-        nltk.data.path[:] = saved_path
+    train_tiny_champion(root, folder / "models" / "champion")
     selected = {"champion": "seed_nb", "kind": "nltk_naive_bayes", "metric": "accuracy", "cv": {}, "test": {}}
     (folder / "models" / "selected.json").write_text(json.dumps({**selected, "model_dir": "models/champion"}))
     # BentoML's store stays outside the build folder (NOTES: BentoML).
