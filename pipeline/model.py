@@ -800,6 +800,17 @@ class _NgramLinearModel:
         self._intercept = float(intercept)
         self._idf = None if idf is None else np.asarray(idf, dtype=np.float64)
 
+    def rescale(self, factor: float) -> None:
+        """Multiply every score by `factor` > 0: each text keeps its label and rank; its probability sharpens
+        (factor > 1) or softens. train() fits the factor on out-of-fold scores (temperature scaling), because
+        a margin model's raw scores sit near 0 and would call a clear review 51 % positive."""
+        if self._table is None:
+            raise PipelineError(f"{self.kind} model is not fitted")
+        if not factor > 0:
+            raise PipelineError(f"a score scale must be positive, not {factor}")
+        self._coef = self._coef * factor
+        self._intercept *= factor
+
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """Log-odds of positive per text: intercept + sum of weight * value over the text's n-gram cells."""
         if self._table is None:

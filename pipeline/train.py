@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from pipeline import nltk_data
 from pipeline.errors import PipelineError
 from pipeline.files import staged, write_json
 from pipeline.metrics import scores
-from pipeline.model import SentimentModel, create
+from pipeline.model import LABELS, SentimentModel, create
 from pipeline.prepare import read_split
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,9 @@ class TrainParams:
     # test splits), written under "corpus_cv" in cv.json. It sees the test split, so select never
     # reads it (select.metric must be a top-level CV score). 0 skips it.
     corpus_cv_folds: int = 0
+    # Temperature scaling: multiply a linear model's scores by the factor that best fits the out-of-fold
+    # scores of the train-split CV, so its probabilities mean something. Labels and metrics do not change.
+    calibrate_scores: bool = True
     # name -> {kind: a key of pipeline.model.MODELS, ...that class's options}
     candidates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -61,16 +65,21 @@ def cross_validate(
     folds: int,
     seed: int,
     setting: str = "train.cv_folds",
-) -> dict[str, float]:
-    """Mean and spread of each score over stratified folds of `texts`; `setting` names `folds` in errors."""
+) -> tuple[dict[str, float], np.ndarray]:
+    """Mean and spread of each score over stratified folds of `texts`, and each text's out-of-fold log-odds
+    of positive (for calibration); `setting` names `folds` in errors."""
     smallest = min(labels.count(label) for label in set(labels))
     if not 2 <= folds <= smallest:
         raise PipelineError(f"{setting}={folds} needs 2 <= folds <= {smallest} (the rarest label's count)")
     per_fold: dict[str, list[float]] = {key: [] for key in CV_KEYS}
+    log_odds = np.zeros(len(texts))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for number, (fit_rows, held_rows) in enumerate(splitter.split(texts, labels), start=1):
         model = create(kind, options).fit([texts[i] for i in fit_rows], [labels[i] for i in fit_rows])
-        fold = scores([labels[i] for i in held_rows], model.predict_proba([texts[i] for i in held_rows]))
+        probabilities = model.predict_proba([texts[i] for i in held_rows])
+        fold = scores([labels[i] for i in held_rows], probabilities)
+        positive = np.clip([p[LABELS[1]] for p in probabilities], 1e-12, 1 - 1e-12)
+        log_odds[held_rows] = np.log(positive) - np.log1p(-positive)
         for key in CV_KEYS:
             per_fold[key].append(fold[key])
         log.info("fold %d/%d: accuracy %.4f", number, folds, fold["accuracy"])
@@ -78,7 +87,24 @@ def cross_validate(
     for key, values in per_fold.items():
         result[key] = statistics.fmean(values)
         result[f"{key}_std"] = statistics.pstdev(values)
-    return result
+    return result, log_odds
+
+
+def score_scale(log_odds: np.ndarray, labels: list[str]) -> float:
+    """The factor a minimizing the log loss of sigmoid(a * log_odds) (temperature scaling, Guo et al. 2017).
+
+    One number, so no text changes label; fitted on out-of-fold scores because in-sample margins of a
+    model are wider than those it gives unseen text.
+    """
+    from scipy.optimize import minimize_scalar
+
+    sign = np.where(np.array(labels) == LABELS[1], 1.0, -1.0)
+    fitted = minimize_scalar(
+        lambda log_a: float(np.mean(np.logaddexp(0.0, -np.exp(log_a) * sign * log_odds))),
+        bounds=(-7.0, 7.0),
+        method="bounded",
+    )
+    return float(np.exp(fitted.x))
 
 
 def train(p: TrainParams, name: str, prepared: Path, model_out: Path, cv_out: Path) -> SentimentModel:
@@ -86,17 +112,24 @@ def train(p: TrainParams, name: str, prepared: Path, model_out: Path, cv_out: Pa
     kind, options = candidate(p, name)
     _, texts, labels = read_split(prepared / "train.jsonl")
     log.info("candidate %s (%s): %d-fold CV on %d training documents", name, kind, p.cv_folds, len(texts))
-    cv: dict[str, Any] = cross_validate(kind, options, texts, labels, p.cv_folds, p.cv_seed)
+    cv, log_odds = cross_validate(kind, options, texts, labels, p.cv_folds, p.cv_seed)
     if p.corpus_cv_folds:
         _, test_texts, test_labels = read_split(prepared / "test.jsonl")
         everything, every_label = texts + test_texts, labels + test_labels
         log.info(
             "candidate %s: %d-fold CV on all %d documents, for reporting", name, p.corpus_cv_folds, len(everything)
         )
-        cv["corpus_cv"] = cross_validate(
+        corpus_cv, _ = cross_validate(
             kind, options, everything, every_label, p.corpus_cv_folds, p.cv_seed, "train.corpus_cv_folds"
-        ) | {"documents": len(everything)}
+        )
+        cv["corpus_cv"] = corpus_cv | {"documents": len(everything)}
     model = create(kind, options).fit(texts, labels)
+    if p.calibrate_scores and hasattr(model, "rescale"):
+        cv["score_scale"] = score_scale(log_odds, labels)
+        model.rescale(cv["score_scale"])
+        log.info(
+            "candidate %s: scores scaled by %.3f (temperature scaling on out-of-fold scores)", name, cv["score_scale"]
+        )
     with staged(model_out) as model_folder, staged(cv_out) as cv_file:
         model.save(model_folder)
         write_json(cv_file, cv)

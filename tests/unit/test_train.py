@@ -4,13 +4,14 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.model import load
 from pipeline.prepare import read_split
 from pipeline.select import choose
-from pipeline.train import train
+from pipeline.train import score_scale, train
 from tests.conftest import TINY_STOPWORDS, TINY_TRAIN
 
 
@@ -66,3 +67,28 @@ def test_too_many_corpus_folds_are_named(prepared: Path, tmp_path: Path) -> None
     with pytest.raises(PipelineError, match="train.corpus_cv_folds=13 needs 2 <= folds <= 12"):
         train(bad, "seed_nb", prepared, tmp_path / "model", tmp_path / "cv.json")
     assert not (tmp_path / "model").exists()
+
+
+LINEAR = {"kind": "nbsvm", "features": {"stopwords": "english"}}
+
+
+def test_temperature_scaling_keeps_every_label_and_is_recorded(prepared: Path, tmp_path: Path) -> None:
+    params = dataclasses.replace(TINY_TRAIN, candidates={"nbsvm": LINEAR})
+    raw = dataclasses.replace(params, calibrate_scores=False)
+    scaled = train(params, "nbsvm", prepared, tmp_path / "scaled", tmp_path / "scaled.json")
+    plain = train(raw, "nbsvm", prepared, tmp_path / "plain", tmp_path / "plain.json")
+    _, texts, _ = read_split(prepared / "test.jsonl")
+    assert scaled.predict(texts) == plain.predict(texts)
+    factor = json.loads((tmp_path / "scaled.json").read_text())["score_scale"]
+    assert "score_scale" not in json.loads((tmp_path / "plain.json").read_text())
+    assert np.allclose(scaled.scores(texts), factor * plain.scores(texts))
+    # What was saved is what answers: the factor is in the weights, not a setting to forget when serving.
+    assert load(tmp_path / "scaled").predict_proba(texts) == scaled.predict_proba(texts)
+
+
+def test_score_scale_sharpens_timid_scores_and_softens_overconfident_ones() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0, 2, 4000)  # the true log-odds of each text
+    labels = ["positive" if rng.random() < 1 / (1 + np.exp(-z)) else "negative" for z in truth]
+    assert score_scale(truth / 10, labels) == pytest.approx(10, rel=0.15)
+    assert score_scale(truth * 4, labels) == pytest.approx(0.25, rel=0.15)
