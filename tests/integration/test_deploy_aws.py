@@ -236,7 +236,7 @@ def test_missing_credentials_are_one_line(
 
 
 def test_dvc_push_to_s3_and_pull_into_a_fresh_clone(moto_endpoint: str, tmp_path: Path) -> None:
-    """The repository's own remote (.dvc/config), pointed at moto, round-trips a tracked file."""
+    """The repository's own remote (.dvc/config), pointed at moto, round-trips data and a stage's output."""
     deploy_storage(params(moto_endpoint, storage_bucket="dvc-test"))
     environment = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
                    "GIT_COMMITTER_EMAIL": "t@t", "DVC_NO_ANALYTICS": "1"}  # fmt: skip
@@ -254,12 +254,18 @@ def test_dvc_push_to_s3_and_pull_into_a_fresh_clone(moto_endpoint: str, tmp_path
     run(DVC, "remote", "modify", "storage", "endpointurl", moto_endpoint, cwd=origin)
     (origin / "data.txt").write_text("a superb film\n")
     run(DVC, "add", "--quiet", "data.txt", cwd=origin)
+    # A stage whose output is a folder, as models/candidates/<name> is: pipeline outputs travel too.
+    train = f"{sys.executable} -c \"import pathlib; m = pathlib.Path('model'); m.mkdir(); "
+    train += "(m / 'weights.json').write_text(pathlib.Path('data.txt').read_text().upper())\""
+    run(DVC, "stage", "add", "--quiet", "-n", "train", "-d", "data.txt", "-o", "model", train, cwd=origin)
+    run(DVC, "repro", "--quiet", cwd=origin)
     run("git", "add", "-A", cwd=origin)
-    run("git", "commit", "--quiet", "-m", "data", cwd=origin)
+    run("git", "commit", "--quiet", "-m", "data and model", cwd=origin)
     run(DVC, "push", cwd=origin)
     stored = aws(moto_endpoint, "s3").list_objects_v2(Bucket="dvc-test", Prefix="dvc/")["Contents"]
-    assert len(stored) == 1
+    assert len(stored) == 3  # data.txt, the model folder's listing, and weights.json
 
     run("git", "clone", "--quiet", origin, tmp_path / "clone", cwd=tmp_path)
     run(DVC, "pull", cwd=tmp_path / "clone")
     assert (tmp_path / "clone" / "data.txt").read_text() == "a superb film\n"
+    assert (tmp_path / "clone" / "model" / "weights.json").read_text() == "A SUPERB FILM\n"
