@@ -76,10 +76,14 @@ def cross_validate(
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for number, (fit_rows, held_rows) in enumerate(splitter.split(texts, labels), start=1):
         model = create(kind, options).fit([texts[i] for i in fit_rows], [labels[i] for i in fit_rows])
-        probabilities = model.predict_proba([texts[i] for i in held_rows])
+        held = [texts[i] for i in held_rows]
+        probabilities = model.predict_proba(held)
         fold = scores([labels[i] for i in held_rows], probabilities)
-        positive = np.clip([p[LABELS[1]] for p in probabilities], 1e-12, 1 - 1e-12)
-        log_odds[held_rows] = np.log(positive) - np.log1p(-positive)
+        if hasattr(model, "scores"):  # a linear model's own log-odds: no 0/1 rounding to clip
+            log_odds[held_rows] = model.scores(held)
+        else:
+            positive = np.clip([p[LABELS[1]] for p in probabilities], 1e-12, 1 - 1e-12)
+            log_odds[held_rows] = np.log(positive) - np.log1p(-positive)
         for key in CV_KEYS:
             per_fold[key].append(fold[key])
         log.info("fold %d/%d: accuracy %.4f", number, folds, fold["accuracy"])
