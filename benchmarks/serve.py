@@ -141,7 +141,7 @@ def servers(model_dir: Path, scratch: Path) -> list[Server]:
     # Apps are imported as benchmarks.<module> from the repository root: benchmarks/pipeline.py would shadow
     # the `pipeline` package if benchmarks/ itself were on sys.path.
     uvicorn = [str(BIN / "uvicorn"), "--app-dir", str(ROOT), "--workers", str(WORKERS), "--no-access-log"]
-    uvicorn += ["--log-level", "warning", "--http", "benchmarks.starlette_floor:NoDelayH11Protocol"]
+    uvicorn += ["--log-level", "warning", "--http", "benchmarks.starlette_floor:NoDelayHttpToolsProtocol"]
     uvicorn += ["--host", "127.0.0.1"]
     return [
         Server(

@@ -1,7 +1,7 @@
 """Bare Starlette apps for benchmarks/serve.py: the floor under any Python ASGI service on these cores.
 
 Run: FLOOR_MODEL_DIR=models/champion uvicorn --workers 2 --no-access-log \
---http benchmarks.starlette_floor:NoDelayH11Protocol --factory benchmarks.starlette_floor:model_app
+--http benchmarks.starlette_floor:NoDelayHttpToolsProtocol --factory benchmarks.starlette_floor:model_app
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 CONSTANT = b'{"label":"positive","score":0.5,"model":"constant"}'
 
 
-class NoDelayH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with TCP_NODELAY on each accepted socket.
+class NoDelayHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (the one BentoML's workers pick, as httptools is installed) with
+    TCP_NODELAY on each accepted socket.
 
     With --workers, uvicorn binds a socket whose proto is 0, so asyncio does not set TCP_NODELAY on the
     connections it accepts (uvicorn issue 3149): a response written as headers then body then waits ~40 ms

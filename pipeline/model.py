@@ -283,7 +283,7 @@ class NgramFeatures:
     weighting: str = "binary"
     # Prefix NEGATED_PREFIX to the tokens between a negation cue and the next clause punctuation, so
     # "not a good film ," gives "¬a ¬good ¬film": the unigram "good" then stops counting for the review.
-    # Marking depends on context, so such models serve by the regex path, like stemming ones.
+    # Scopes are found with arrays when serving (_negation_scopes), so marking costs no regex path.
     mark_negation: bool = False
 
     def __post_init__(self) -> None:
@@ -646,9 +646,9 @@ class _NgramTable:
 
     Texts are tokenized with array operations rather than re.findall (~4x faster; see _token_spans),
     and each token is found by its hash, then compared character by character, so a hash collision
-    can never pick a wrong token: the tokens are exactly tokenize()'s, as a test checks. Stemming
-    models take the regex path: stems need NLTK per token; so do negation-marking ones, whose tokens
-    depend on the words before them.
+    can never pick a wrong token: the tokens are exactly tokenize()'s, as a test checks. Negation
+    scopes are found with arrays too (_negation_scopes). Stemming models take the regex path: stems
+    need NLTK per token.
     """
 
     def __init__(self, features: NgramFeatures, tokens: Sequence[str], keys: np.ndarray) -> None:
@@ -662,7 +662,9 @@ class _NgramTable:
             raise ValueError("vocabulary lists an n-gram twice")
         self._columns = _HashIndex(keys)
         self._tokens = features.tokenizer()
-        self._hashed = features.stem is None and not features.mark_negation and self._hash_tokens()
+        # A cue is found by its lower-cased spelling; with case kept, "NOT" would need entries of its own.
+        hashable = features.stem is None and (features.lowercase or not features.mark_negation)
+        self._hashed = hashable and self._hash_tokens()
 
     @classmethod
     def parse(cls, features: NgramFeatures, vocabulary: Sequence[str]) -> Self:
@@ -689,10 +691,21 @@ class _NgramTable:
         return _ngram_names(self.keys, self.base, self.tokens)
 
     def _hash_tokens(self) -> bool:
-        """Arrays for the vectorized path: each known or dropped token's hash, id, length and characters."""
+        """Arrays for the vectorized path: per entry (a token as written) its hash, length and characters,
+        its id outside and inside a negation scope (-1: dropped, 0: unknown), and whether it is a cue."""
         dropped = [word for word in self.features.dropped() if tokenize(word) == [word]]
-        entries = [*self.tokens, *dropped]
-        ids = np.concatenate([np.arange(1, len(self.tokens) + 1), np.full(len(dropped), -1)])
+        negating = self.features.mark_negation
+        plain: dict[str, int] = {}
+        negated: dict[str, int] = {}
+        for number, token in enumerate(self.tokens, start=1):
+            if negating and token.startswith(NEGATED_PREFIX):
+                negated[token.removeprefix(NEGATED_PREFIX)] = number
+            else:
+                plain[token] = number
+        for word in dropped:  # a dropped word is dropped inside a scope too
+            plain[word] = negated[word] = -1
+        cues = NEGATION_CUES if negating else frozenset()
+        entries = list(dict.fromkeys([*plain, *negated, *cues]))
         longest = max(map(len, entries), default=1)
         self._powers = np.array([pow(HASH_MULTIPLIER, k, 2**64) for k in range(longest + 1)], dtype=np.uint64)
         codes, starts, ends, hashes = _token_spans(" ".join(entries), self._powers)
@@ -702,7 +715,10 @@ class _NgramTable:
             log.warning("two vocabulary tokens share a hash; this model tokenizes with the slower regex path")
             return False
         self._entries = _HashIndex(hashes)
-        self._ids, self._starts, self._lengths, self._codes = ids, starts, ends - starts, codes
+        self._starts, self._lengths, self._codes = starts, ends - starts, codes
+        self._ids = np.array([plain.get(entry, 0) for entry in entries], dtype=np.int64)
+        self._negated_ids = np.array([negated.get(entry, 0) for entry in entries], dtype=np.int64) if negating else None
+        self._cues = np.array([entry in cues for entry in entries], dtype=bool)
         return True
 
     def cells(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -726,7 +742,7 @@ class _NgramTable:
         slot = self._entries.find(hashes)
         candidates = np.flatnonzero(slot >= 0)
         candidates = candidates[self._lengths[slot[candidates]] == lengths[candidates]]
-        ids = np.zeros(len(starts), dtype=np.int64)
+        exact = candidates[:0]
         if len(candidates):  # compare each candidate with its entry, character by character
             sizes = lengths[candidates]
             firsts = np.cumsum(sizes) - sizes
@@ -734,11 +750,38 @@ class _NgramTable:
             text_characters = codes[np.repeat(starts[candidates], sizes) + within]
             entry_characters = self._codes[np.repeat(self._starts[slot[candidates]], sizes) + within]
             exact = candidates[np.logical_and.reduceat(text_characters == entry_characters, firsts)]
-            ids[exact] = self._ids[slot[exact]]
         text_starts = np.cumsum([0, *(len(text) + 1 for text in texts[:-1])])
         documents = np.searchsorted(text_starts, starts, side="right") - 1
+        ids = np.zeros(len(starts), dtype=np.int64)
+        if self._negated_ids is None:
+            ids[exact] = self._ids[slot[exact]]
+        else:
+            cue = np.zeros(len(starts), dtype=bool)
+            cue[exact] = self._cues[slot[exact]]
+            scoped = _negation_scopes(codes, starts, ends, documents, cue)[exact]
+            ids[exact] = np.where(scoped, self._negated_ids[slot[exact]], self._ids[slot[exact]])
         kept = ids >= 0
         return ids[kept], documents[kept]
+
+
+def _negation_scopes(
+    codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, documents: np.ndarray, cue: np.ndarray
+) -> np.ndarray:
+    """_mark_negation() as arrays: which tokens stand inside a scope, so take NEGATED_PREFIX.
+
+    A cue opens a scope, a token holding a CLAUSE_MARKS character or a document's start closes it;
+    every other token is inside exactly when the last such event before it was a cue.
+    """
+    marks = np.zeros(128, dtype=bool)
+    marks[[ord(mark) for mark in CLAUSE_MARKS]] = True
+    running = np.zeros(len(codes) + 1, dtype=np.int64)
+    np.cumsum(marks[np.minimum(codes, 127)], out=running[1:])  # code 127 (DEL) is no mark; nor is anything above
+    clause = running[ends] > running[starts]
+    first = np.ones(len(starts), dtype=bool)
+    first[1:] = documents[1:] != documents[:-1]
+    last_event = np.where(cue | clause | first, np.arange(len(starts)), 0)
+    np.maximum.accumulate(last_event, out=last_event)
+    return cue[last_event] & ~cue & ~clause
 
 
 class _NgramLinearModel:

@@ -162,8 +162,10 @@ class SentimentService:
         self.model: SentimentModel = load(Path(self.bento_model.path))
         self.tag = str(self.bento_model.tag)
 
+    # async: one review takes ~0.4 ms, less than handing it to BentoML's thread pool and back costs.
+    # predict_batch stays a plain method, so a 1,000-review batch runs in that pool and /readyz answers meanwhile.
     @bentoml.api
-    def predict(self, text: Review) -> Prediction:
+    async def predict(self, text: Review) -> Prediction:
         """Classify one review."""
         return predictions(self.model, [text], self.tag)[0]
 

@@ -53,7 +53,7 @@ def test_exported_candidates_equal_their_estimators(full_corpus: Path, tmp_path:
         assert accuracy > SEED_ACCURACY, f"{name}: {accuracy:.4f} on the test split, not above the seed's"
 
         table = exported._table
-        if not table._hashed:  # stemming or negation marking: served by the regex path itself
+        if not table._hashed:  # stemming: served by the regex path itself
             continue
         for batch in (texts + test_texts, [text.upper() for text in test_texts]):
             hashed, regex = table._hashed_ids(batch), table.regex_ids(batch)

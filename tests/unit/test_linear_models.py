@@ -64,7 +64,7 @@ def test_exported_model_equals_the_trained_estimator(kind: str, features: dict, 
     fitted = create(kind, {"features": features}).fit(texts, labels)
     fitted.save(tmp_path / "model")
     exported = load(tmp_path / "model")
-    assert exported._table._hashed != features.get("mark_negation", False)
+    assert exported._table._hashed, "every variant here serves by the vectorized path"
     everything = texts + test_texts
     expected = predicted_positive(fitted, everything)
     probabilities = exported.predict_proba(everything)
@@ -88,21 +88,44 @@ def test_saved_files_are_json_and_npz_without_pickles(kind: str, prepared: Path,
         assert all(arrays[name].dtype == np.float64 for name in arrays.files)
 
 
-def test_vectorized_tokens_equal_tokenize(prepared: Path) -> None:
+NEGATION_TRICKY = [
+    "not good, not bad. never again! no way; it isn't: NOT funny?! don't (do) not\tstop... no",
+    "not",
+    "t the a , not a the good film",
+    "no ¬good not\u00a0¬ a¬b ,not, never-ever (not) «not» not…good",
+]
+
+
+@pytest.mark.parametrize("negation", [False, True])
+def test_vectorized_tokens_equal_tokenize(negation: bool, prepared: Path) -> None:
     """The serving path's token ids are tokenize()'s, token for token, on text built to trip it."""
     _, texts, labels = read_split(prepared / "train.jsonl")
-    features = {"stopwords": ["the", "a", "and", "not"], "remove_punctuation": True}
-    fitted = create("multinomial_nb", {"features": features}).fit(texts + TRICKY, labels + ["positive"] * len(TRICKY))
+    features = {"stopwords": ["the", "a", "and", "not"], "remove_punctuation": True, "mark_negation": negation}
+    tricky = TRICKY + NEGATION_TRICKY
+    fitted = create("multinomial_nb", {"features": features}).fit(texts + tricky, labels + ["positive"] * len(tricky))
     table = fitted._table
     assert table._hashed, "this vocabulary should take the vectorized path"
-    shouted = [text.upper() for text in TRICKY]
-    for batch in (TRICKY, shouted, texts, TRICKY[2:3], []):
+    if negation:
+        assert any(token.startswith(model_module.NEGATED_PREFIX) for token in table.tokens)
+    shouted = [text.upper() for text in tricky]
+    for batch in (tricky, shouted, texts, tricky[2:3], NEGATION_TRICKY[1:3], []):
         hashed, regex = table._hashed_ids(batch), table.regex_ids(batch)
         assert hashed[0].tolist() == regex[0].tolist() and hashed[1].tolist() == regex[1].tolist()
     # Every token of the tricky texts is known, so the ids spell the texts back exactly.
-    ids, _ = table._hashed_ids(TRICKY)
-    kept = [token for text in TRICKY for token in fitted.features.tokenizer()(text)]
+    ids, _ = table._hashed_ids(tricky)
+    kept = [token for text in tricky for token in fitted.features.tokenizer()(text)]
     assert [table.tokens[number - 1] for number in ids.tolist()] == kept
+
+
+def test_case_kept_negation_marking_takes_the_regex_path(prepared: Path) -> None:
+    """A cue is matched lower-cased, so a model that keeps case and marks negation must not hash."""
+    _, texts, labels = read_split(prepared / "train.jsonl")
+    features = {"lowercase": False, "mark_negation": True}
+    fitted = create("multinomial_nb", {"features": features}).fit(texts, labels)
+    assert not fitted._table._hashed
+    shouted = ["NOT good at all", "Never boring. Not once"]
+    served = [p["positive"] for p in fitted.predict_proba(shouted)]
+    assert np.allclose(served, predicted_positive(fitted, shouted), rtol=1e-9, atol=1e-12)
 
 
 def test_a_hash_collision_never_picks_the_wrong_token(monkeypatch: pytest.MonkeyPatch) -> None:
