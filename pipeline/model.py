@@ -599,8 +599,13 @@ class _HashIndex:
     touches ~19 cache lines per key, a probe here ~1.5 (the table is at most half full). With the
     stamp-based dedup below, scoring a batch of reviews got 1.5-1.9x faster (measured on nbsvm_bigram
     and logreg_bigram, same outputs). Lookups are vectorized: each round resolves the keys that hit or
-    reach an empty slot and moves the rest one slot on (linear probing).
+    reach an empty slot and moves the rest one slot on (linear probing). Probe chains have a long tail
+    (one review's 1,600 n-grams took ~9 rounds, the last few for a handful of keys, each round a dozen
+    numpy calls), so after PROBE_ROUNDS the few keys left are binary-searched in a sorted copy instead:
+    a single review scored ~1.3x faster.
     """
+
+    PROBE_ROUNDS = 2
 
     EMPTY = np.uint64(2**64 - 1)  # never a key: token hashes and n-gram keys below it are all that is stored
 
@@ -622,6 +627,8 @@ class _HashIndex:
             lost = np.ones(len(pending), dtype=bool)
             lost[won] = False
             pending, slots = pending[lost], (slots[lost] + np.uint64(1)) & self._mask
+        self._order = np.argsort(keys, kind="stable")
+        self._sorted = keys[self._order]
 
     def _slots(self, keys: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):  # multiplicative (Fibonacci) hashing wraps modulo 2**64 by design
@@ -632,12 +639,19 @@ class _HashIndex:
         queries = queries.astype(np.uint64)
         found = np.full(len(queries), -1, dtype=np.int64)
         pending, slots = np.arange(len(queries)), self._slots(queries)
-        while len(pending):
+        for _ in range(self.PROBE_ROUNDS):
+            if not len(pending):
+                return found
             stored = self._keys[slots]
             hit = stored == queries[pending]
             found[pending[hit]] = self._positions[slots[hit]]
             going = ~hit & (stored != self.EMPTY)
             pending, slots = pending[going], (slots[going] + np.uint64(1)) & self._mask
+        if len(pending) and len(self._sorted):
+            left = queries[pending]
+            at = np.minimum(np.searchsorted(self._sorted, left), len(self._sorted) - 1)
+            hit = self._sorted[at] == left
+            found[pending[hit]] = self._order[at[hit]]
         return found
 
 

@@ -246,3 +246,18 @@ def test_ensemble_members_are_checked() -> None:
         create("linear_ensemble", {"features": {"weighting": "tfidf"}})
     with pytest.raises(PipelineError, match="unexpected keyword argument 'beta'"):
         create("linear_ensemble", {"members": [{"kind": "nbsvm", "beta": 0.25}]})
+
+
+def test_hash_index_finds_every_key_past_long_probe_chains() -> None:
+    """Keys built to share one slot make a chain far longer than PROBE_ROUNDS: the sorted fallback must find them."""
+    inverse = pow(model_module.HASH_MULTIPLIER, -1, 2**64)  # key * multiplier == j: every key hashes to slot 0
+    crowded_keys = np.array([j * inverse % 2**64 for j in range(1, 65)], dtype=np.uint64)
+    crowded = model_module._HashIndex(crowded_keys)
+    assert crowded.find(crowded_keys).tolist() == list(range(64))
+    assert crowded.find(crowded_keys + np.uint64(1)).tolist() == [-1] * 64
+    rng = np.random.default_rng(0)
+    keys = rng.choice(2**40, size=5_000, replace=False).astype(np.uint64)
+    absent = np.setdiff1d(rng.choice(2**40, size=2_000, replace=False).astype(np.uint64), keys)
+    index = model_module._HashIndex(keys)
+    assert index.find(np.concatenate([keys[::-1], absent])).tolist() == [*range(4_999, -1, -1), *[-1] * len(absent)]
+    assert model_module._HashIndex(np.zeros(0, dtype=np.uint64)).find(keys).tolist() == [-1] * len(keys)
