@@ -260,6 +260,16 @@ CLAUSE_MARKS = frozenset(".,:;!?")
 # Prefix of a token inside a scope. "¬" is not a word character, so tokenize() never yields a token that
 # starts with it: a marked token cannot collide with one written in the text.
 NEGATED_PREFIX = "¬"
+# Prefix of a token repeated from a text's last sentences (NgramFeatures.tail_sentences) and of a character
+# n-gram of a word (char_ngram_range). Neither is a word character, so, like "¬", tokenize() never yields a
+# token that starts with one: these columns cannot collide with each other or with a token in the text.
+TAIL_PREFIX = "»"
+CHAR_PREFIX = "¤"
+# A token holding one of these ends a sentence, for tail_sentences.
+SENTENCE_MARKS = frozenset(".!?")
+# Put between the token streams a tokenizer joins (the text, its tail, each character n-gram). Its id is
+# always 0 (unknown), so no n-gram holding it is a column and no n-gram spans two streams.
+STREAM_BREAK = " "
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,10 +295,24 @@ class NgramFeatures:
     # "not a good film ," gives "¬a ¬good ¬film": the unigram "good" then stops counting for the review.
     # Scopes are found with arrays when serving (_negation_scopes), so marking costs no regex path.
     mark_negation: bool = False
+    # The n-grams of the text's last this-many sentences once more, their tokens prefixed TAIL_PREFIX (and
+    # negation-marked as in the whole text): a review's verdict is often in its closing sentences. 0: none.
+    tail_sentences: int = 0
+    # Also each word's character n-grams, shortest and longest ([3, 5]), the word padded with "<" and ">":
+    # each is a column of its own (a unigram, never joined into word n-grams). None: none.
+    char_ngram_range: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stopwords", tuple(word for word in self.stopwords if word not in NEGATIONS))
         object.__setattr__(self, "ngram_range", tuple(self.ngram_range))
+        if self.char_ngram_range is not None:
+            object.__setattr__(self, "char_ngram_range", tuple(self.char_ngram_range))
+            if len(self.char_ngram_range) != 2 or not 1 <= self.char_ngram_range[0] <= self.char_ngram_range[1]:
+                raise PipelineError(
+                    f"char_ngram_range {list(self.char_ngram_range)} must be [low, high], 1 <= low <= high"
+                )
+        if self.tail_sentences < 0:
+            raise PipelineError("tail_sentences must be 0 or more")
         if len(self.ngram_range) != 2 or not 1 <= self.ngram_range[0] <= self.ngram_range[1] <= MAX_NGRAM:
             raise PipelineError(f"ngram_range {list(self.ngram_range)} must be [low, high] with 1 <= low <= high <= 3")
         if self.weighting not in WEIGHTINGS:
@@ -313,16 +337,30 @@ class NgramFeatures:
             stemmer = SnowballStemmer(self.stem)
         stems: dict[str, str] = {}
 
-        def tokens(text: str) -> list[str]:
-            kept = tokenize(text.lower() if self.lowercase else text)
-            if self.mark_negation:
-                kept = _mark_negation(kept)
+        def clean(kept: list[str]) -> list[str]:
             if dropped:
                 kept = [token for token in kept if token not in dropped]
             if stemmer is not None:
                 if len(stems) > MAX_MEMO:
                     stems.clear()
                 kept = [stems.get(t) or stems.setdefault(t, stemmer.stem(t)) for t in kept]
+            return kept
+
+        def tokens(text: str) -> list[str]:
+            raw = tokenize(text.lower() if self.lowercase else text)
+            marked = _mark_negation(raw) if self.mark_negation else raw
+            kept = clean(marked)
+            if self.tail_sentences:  # sentence ends are clause punctuation, which marking never prefixes
+                tail = clean(_last_sentences(marked, self.tail_sentences))
+                kept = [*kept, STREAM_BREAK, *(TAIL_PREFIX + token for token in tail)]
+            if self.char_ngram_range:
+                low, high = self.char_ngram_range
+                for word in clean(raw):
+                    if word.isalnum():
+                        padded = f"<{word}>"
+                        for n in range(low, min(high, len(padded)) + 1):
+                            for start in range(len(padded) - n + 1):
+                                kept += (STREAM_BREAK, CHAR_PREFIX + padded[start : start + n])
             return kept
 
         return tokens
@@ -347,10 +385,22 @@ def _mark_negation(tokens: list[str]) -> list[str]:
     return marked
 
 
+def _last_sentences(tokens: list[str], count: int) -> list[str]:
+    """The tokens of the last `count` sentences (all of them if there are fewer): a sentence ends with a
+    token holding ".", "!" or "?", and the text's final sentence need not."""
+    ends = [i for i, token in enumerate(tokens) if not SENTENCE_MARKS.isdisjoint(token)]
+    if ends and ends[-1] == len(tokens) - 1:
+        ends.pop()
+    return tokens[ends[-count] + 1 :] if len(ends) >= count else tokens
+
+
 class _GrowingIds(dict[str, int]):
-    """token -> id, numbering each token the first time it is looked up: ids start at 1, 0 means unknown."""
+    """token -> id, numbering each token the first time it is looked up: ids start at 1, 0 means unknown.
+    STREAM_BREAK is always 0, so it never becomes a column."""
 
     def __missing__(self, token: str) -> int:
+        if token == STREAM_BREAK:
+            return 0
         self[token] = number = len(self) + 1
         return number
 
@@ -677,7 +727,9 @@ class _NgramTable:
         self._columns = _HashIndex(keys)
         self._tokens = features.tokenizer()
         # A cue is found by its lower-cased spelling; with case kept, "NOT" would need entries of its own.
+        # Tail and character n-gram tokens are made by tokenizer() only: such models take the regex path too.
         hashable = features.stem is None and (features.lowercase or not features.mark_negation)
+        hashable = hashable and not features.tail_sentences and not features.char_ngram_range
         self._hashed = hashable and self._hash_tokens()
 
     @classmethod

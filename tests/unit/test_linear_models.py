@@ -224,6 +224,50 @@ def test_negation_marks_tokens_up_to_clause_punctuation() -> None:
     assert NgramFeatures().tokenizer()("not good") == ["not", "good"]
 
 
+def test_tail_sentences_repeat_the_last_sentences_prefixed() -> None:
+    tokens = NgramFeatures(mark_negation=True, tail_sentences=2, stopwords=("a",)).tokenizer()
+    assert tokens("A dull start. It is not good, fine! Loved it.") == [
+        "dull", "start", ".", "it", "is", "not", "¬good", ",", "fine", "!", "loved", "it", ".",
+        " ", "»it", "»is", "»not", "»¬good", "»,", "»fine", "»!", "»loved", "»it", "».",
+    ]  # fmt: skip
+    assert NgramFeatures(tail_sentences=3).tokenizer()("one sentence") == ["one", "sentence", " ", "»one", "»sentence"]
+
+
+def test_character_ngrams_are_columns_of_their_own() -> None:
+    tokens = NgramFeatures(char_ngram_range=(3, 4), stopwords=("a",)).tokenizer()
+    assert tokens("A fun, odd film!") == [
+        "fun", ",", "odd", "film", "!",
+        " ", "¤<fu", " ", "¤fun", " ", "¤un>", " ", "¤<fun", " ", "¤fun>",
+        " ", "¤<od", " ", "¤odd", " ", "¤dd>", " ", "¤<odd", " ", "¤odd>",
+        " ", "¤<fi", " ", "¤fil", " ", "¤ilm", " ", "¤lm>", " ", "¤<fil", " ", "¤film", " ", "¤ilm>",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("features", [{"tail_sentences": 2, "mark_negation": True}, {"char_ngram_range": [3, 5]}])
+def test_tail_and_character_ngram_models_serve_as_trained(features: dict, prepared: Path, tmp_path: Path) -> None:
+    """Such tokens come from tokenizer() only, so the model serves by the regex path and scores as the estimator."""
+    _, texts, labels = read_split(prepared / "train.jsonl")
+    _, test_texts, _ = read_split(prepared / "test.jsonl")
+    fitted = create("linear_ensemble", {"features": features, "members": ALL_MEMBERS}).fit(texts, labels)
+    fitted.save(tmp_path / "model")
+    exported = load(tmp_path / "model")
+    assert not exported._table._hashed
+    prefix = "»" if "tail_sentences" in features else "¤"
+    streams = [{part.startswith(prefix) for part in ngram.split(" ")} for ngram in exported._table.vocabulary()]
+    assert {True} in streams  # the prefixed columns exist...
+    assert {True, False} not in streams  # ...and no n-gram spans the stream break
+    if prefix == "¤":  # character n-grams are never joined into word n-grams
+        assert all(" " not in ngram for ngram in exported._table.vocabulary() if ngram.startswith(prefix))
+    everything = [*texts, *test_texts, *TRICKY]
+    expected = predicted_positive(fitted, everything)
+    served = [p["positive"] for p in exported.predict_proba(everything)]
+    assert np.allclose(served, expected, rtol=1e-9, atol=1e-12)
+    with pytest.raises(PipelineError, match="tail_sentences"):
+        NgramFeatures(tail_sentences=-1)
+    with pytest.raises(PipelineError, match="char_ngram_range"):
+        NgramFeatures(char_ngram_range=(4, 2))
+
+
 def test_ensemble_is_the_sum_of_its_standardized_members(prepared: Path) -> None:
     _, texts, labels = read_split(prepared / "train.jsonl")
     ensemble = create("linear_ensemble", {"members": ALL_MEMBERS}).fit(texts, labels)
