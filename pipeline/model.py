@@ -622,7 +622,7 @@ def _token_spans(text: str, powers: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     """tokenize(text) as arrays: the text's code points, and each token's start, end and hash.
 
     A token is a run of word characters or a run of other non-space characters, exactly the matches
-    of TOKEN_PATTERN. Its hash is sum(code[k] * HASH_MULTIPLIER**k) mod 2**64 over its characters, so
+    of TOKEN_PATTERN. Its hash is sum((code[k] + 1) * HASH_MULTIPLIER**k) mod 2**64 over its characters, so
     it does not depend on where the token stands; `powers` holds the multiplier's powers up to the
     longest token worth hashing, and longer tokens get a wrong hash that their length rules out anyway.
     """
@@ -634,7 +634,7 @@ def _token_spans(text: str, powers: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     bounds = np.flatnonzero(edges)
     starts, ends = bounds[:-1], bounds[1:]
     within = np.arange(size) - np.repeat(starts, ends - starts)
-    terms = codes.astype(np.uint64) * powers[np.minimum(within, len(powers) - 1)]
+    terms = (codes.astype(np.uint64) + np.uint64(1)) * powers[np.minimum(within, len(powers) - 1)]  # +1: NUL counts
     prefix = np.zeros(size + 1, dtype=np.uint64)
     np.cumsum(terms, out=prefix[1:])
     tokens = classes[starts] != 0
@@ -727,9 +727,9 @@ class _NgramTable:
         self._columns = _HashIndex(keys)
         self._tokens = features.tokenizer()
         # A cue is found by its lower-cased spelling; with case kept, "NOT" would need entries of its own.
-        # Tail and character n-gram tokens are made by tokenizer() only: such models take the regex path too.
+        # Character n-grams are made by tokenizer() only: such models take the regex path.
         hashable = features.stem is None and (features.lowercase or not features.mark_negation)
-        hashable = hashable and not features.tail_sentences and not features.char_ngram_range
+        hashable = hashable and not features.char_ngram_range
         self._hashed = hashable and self._hash_tokens()
 
     @classmethod
@@ -758,20 +758,21 @@ class _NgramTable:
 
     def _hash_tokens(self) -> bool:
         """Arrays for the vectorized path: per entry (a token as written) its hash, length and characters,
-        its id outside and inside a negation scope (-1: dropped, 0: unknown), and whether it is a cue."""
+        whether it is a cue, and its id in each place a token can stand (-1: dropped, 0: unknown):
+        plain, inside a negation scope, in the repeated tail, and both."""
         dropped = [word for word in self.features.dropped() if tokenize(word) == [word]]
-        negating = self.features.mark_negation
-        plain: dict[str, int] = {}
-        negated: dict[str, int] = {}
+        negating, tailing = self.features.mark_negation, bool(self.features.tail_sentences)
+        places: dict[tuple[bool, bool], dict[str, int]] = {
+            (tail, scoped): {} for tail in (False, True) for scoped in (False, True)
+        }
         for number, token in enumerate(self.tokens, start=1):
-            if negating and token.startswith(NEGATED_PREFIX):
-                negated[token.removeprefix(NEGATED_PREFIX)] = number
-            else:
-                plain[token] = number
-        for word in dropped:  # a dropped word is dropped inside a scope too
-            plain[word] = negated[word] = -1
+            for tail, scoped, written in _readings(token, tailing, negating):
+                places[tail, scoped][written] = number
+        for word in dropped:  # a dropped word is dropped wherever it stands
+            for ids in places.values():
+                ids[word] = -1
         cues = NEGATION_CUES if negating else frozenset()
-        entries = list(dict.fromkeys([*plain, *negated, *cues]))
+        entries = list(dict.fromkeys([*chain.from_iterable(places.values()), *cues]))
         longest = max(map(len, entries), default=1)
         self._powers = np.array([pow(HASH_MULTIPLIER, k, 2**64) for k in range(longest + 1)], dtype=np.uint64)
         codes, starts, ends, hashes = _token_spans(" ".join(entries), self._powers)
@@ -782,8 +783,9 @@ class _NgramTable:
             return False
         self._entries = _HashIndex(hashes)
         self._starts, self._lengths, self._codes = starts, ends - starts, codes
-        self._ids = np.array([plain.get(entry, 0) for entry in entries], dtype=np.int64)
-        self._negated_ids = np.array([negated.get(entry, 0) for entry in entries], dtype=np.int64) if negating else None
+        self._place_ids = {
+            place: np.array([ids.get(entry, 0) for entry in entries], dtype=np.int64) for place, ids in places.items()
+        }
         self._cues = np.array([entry in cues for entry in entries], dtype=bool)
         return True
 
@@ -818,16 +820,76 @@ class _NgramTable:
             exact = candidates[np.logical_and.reduceat(text_characters == entry_characters, firsts)]
         text_starts = np.cumsum([0, *(len(text) + 1 for text in texts[:-1])])
         documents = np.searchsorted(text_starts, starts, side="right") - 1
-        ids = np.zeros(len(starts), dtype=np.int64)
-        if self._negated_ids is None:
-            ids[exact] = self._ids[slot[exact]]
-        else:
+        entry = slot[exact]
+        scoped = None
+        if self.features.mark_negation:
             cue = np.zeros(len(starts), dtype=bool)
-            cue[exact] = self._cues[slot[exact]]
+            cue[exact] = self._cues[entry]
             scoped = _negation_scopes(codes, starts, ends, documents, cue)[exact]
-            ids[exact] = np.where(scoped, self._negated_ids[slot[exact]], self._ids[slot[exact]])
+
+        def ids_as(tail: bool) -> np.ndarray:
+            """Each token's id where it stands (0 unless it matched an entry exactly)."""
+            ids = np.zeros(len(starts), dtype=np.int64)
+            plain = self._place_ids[tail, False][entry]
+            ids[exact] = plain if scoped is None else np.where(scoped, self._place_ids[tail, True][entry], plain)
+            return ids
+
+        ids = ids_as(tail=False)
         kept = ids >= 0
-        return ids[kept], documents[kept]
+        if not self.features.tail_sentences:
+            return ids[kept], documents[kept]
+        # tokenizer() gives each text's tokens, a stream break (id 0), then its tail's tokens.
+        tail_ids = ids_as(tail=True)
+        in_tail = _in_last_sentences(codes, starts, ends, documents, self.features.tail_sentences) & (tail_ids >= 0)
+        every_id = np.concatenate([ids[kept], np.zeros(len(texts), dtype=np.int64), tail_ids[in_tail]])
+        owners = np.concatenate([documents[kept], np.arange(len(texts)), documents[in_tail]])
+        order = np.argsort(owners, kind="stable")
+        return every_id[order], owners[order]
+
+
+def _readings(token: str, tailing: bool, negating: bool) -> Iterator[tuple[bool, bool, str]]:
+    """Each (in the tail, in a scope, token as written in the text) a vocabulary token can stand for.
+
+    The prefixes are not word characters, but tokenize() yields runs of such characters, so one column can
+    have two readings: "¬¬" is the text's "¬¬", or its "¬" inside a scope. Readings tokenize() would split
+    ("»good" as written) cannot occur and are left out.
+    """
+    streams = [(False, token)]
+    if tailing and token.startswith(TAIL_PREFIX):
+        streams.append((True, token.removeprefix(TAIL_PREFIX)))
+    for tail, word in streams:
+        readings = [(False, word)]
+        if negating and word.startswith(NEGATED_PREFIX):
+            readings.append((True, word.removeprefix(NEGATED_PREFIX)))
+        for scoped, written in readings:
+            if tokenize(written) == [written]:
+                yield tail, scoped, written
+
+
+def _token_has(marks: frozenset[str], codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Which tokens hold at least one of `marks` (ASCII characters)."""
+    table = np.zeros(128, dtype=bool)
+    table[[ord(mark) for mark in marks]] = True
+    running = np.zeros(len(codes) + 1, dtype=np.int64)
+    np.cumsum(table[np.minimum(codes, 127)], out=running[1:])  # code 127 (DEL) is no mark; nor is anything above
+    return running[ends] > running[starts]
+
+
+def _in_last_sentences(
+    codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, documents: np.ndarray, count: int
+) -> np.ndarray:
+    """_last_sentences() as arrays: which tokens stand in their text's last `count` sentences.
+
+    A token is in them when fewer than `count` sentence ends (not counting the text's final token) lie
+    at or after it in its text.
+    """
+    last = np.ones(len(starts), dtype=bool)
+    last[:-1] = documents[1:] != documents[:-1]
+    sentence_end = _token_has(SENTENCE_MARKS, codes, starts, ends) & ~last
+    running = np.cumsum(sentence_end)
+    before = running - sentence_end
+    text_total = running[np.flatnonzero(last)][np.searchsorted(documents[last], documents)]
+    return text_total - before < count
 
 
 def _negation_scopes(
@@ -838,11 +900,7 @@ def _negation_scopes(
     A cue opens a scope, a token holding a CLAUSE_MARKS character or a document's start closes it;
     every other token is inside exactly when the last such event before it was a cue.
     """
-    marks = np.zeros(128, dtype=bool)
-    marks[[ord(mark) for mark in CLAUSE_MARKS]] = True
-    running = np.zeros(len(codes) + 1, dtype=np.int64)
-    np.cumsum(marks[np.minimum(codes, 127)], out=running[1:])  # code 127 (DEL) is no mark; nor is anything above
-    clause = running[ends] > running[starts]
+    clause = _token_has(CLAUSE_MARKS, codes, starts, ends)
     first = np.ones(len(starts), dtype=bool)
     first[1:] = documents[1:] != documents[:-1]
     last_event = np.where(cue | clause | first, np.arange(len(starts)), 0)

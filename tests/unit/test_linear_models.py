@@ -93,20 +93,28 @@ NEGATION_TRICKY = [
     "not",
     "t the a , not a the good film",
     "no ¬good not\u00a0¬ a¬b ,not, never-ever (not) «not» not…good",
+    "First one. Second! Not third?! fourth",
+    "only one sentence.",
+    ". . .",
+    "»tail ¤char",
 ]
 
 
-@pytest.mark.parametrize("negation", [False, True])
-def test_vectorized_tokens_equal_tokenize(negation: bool, prepared: Path) -> None:
+@pytest.mark.parametrize(("negation", "tail"), [(False, 0), (True, 0), (False, 2), (True, 3)])
+def test_vectorized_tokens_equal_tokenize(negation: bool, tail: int, prepared: Path) -> None:
     """The serving path's token ids are tokenize()'s, token for token, on text built to trip it."""
     _, texts, labels = read_split(prepared / "train.jsonl")
     features = {"stopwords": ["the", "a", "and", "not"], "remove_punctuation": True, "mark_negation": negation}
+    features["tail_sentences"] = tail
     tricky = TRICKY + NEGATION_TRICKY
     fitted = create("multinomial_nb", {"features": features}).fit(texts + tricky, labels + ["positive"] * len(tricky))
     table = fitted._table
     assert table._hashed, "this vocabulary should take the vectorized path"
     if negation:
         assert any(token.startswith(model_module.NEGATED_PREFIX) for token in table.tokens)
+    if tail:
+        prefix = model_module.TAIL_PREFIX + model_module.NEGATED_PREFIX * negation
+        assert any(token.startswith(prefix) for token in table.tokens)
     shouted = [text.upper() for text in tricky]
     for batch in (tricky, shouted, texts, tricky[2:3], NEGATION_TRICKY[1:3], []):
         hashed, regex = table._hashed_ids(batch), table.regex_ids(batch)
@@ -114,7 +122,7 @@ def test_vectorized_tokens_equal_tokenize(negation: bool, prepared: Path) -> Non
     # Every token of the tricky texts is known, so the ids spell the texts back exactly.
     ids, _ = table._hashed_ids(tricky)
     kept = [token for text in tricky for token in fitted.features.tokenizer()(text)]
-    assert [table.tokens[number - 1] for number in ids.tolist()] == kept
+    assert [table.tokens[number - 1] if number else model_module.STREAM_BREAK for number in ids.tolist()] == kept
 
 
 def test_case_kept_negation_marking_takes_the_regex_path(prepared: Path) -> None:
@@ -245,14 +253,14 @@ def test_character_ngrams_are_columns_of_their_own() -> None:
 
 @pytest.mark.parametrize("features", [{"tail_sentences": 2, "mark_negation": True}, {"char_ngram_range": [3, 5]}])
 def test_tail_and_character_ngram_models_serve_as_trained(features: dict, prepared: Path, tmp_path: Path) -> None:
-    """Such tokens come from tokenizer() only, so the model serves by the regex path and scores as the estimator."""
+    """A tail model serves by the vectorized path, a character n-gram one by the regex path; both score as trained."""
     _, texts, labels = read_split(prepared / "train.jsonl")
     _, test_texts, _ = read_split(prepared / "test.jsonl")
     fitted = create("linear_ensemble", {"features": features, "members": ALL_MEMBERS}).fit(texts, labels)
     fitted.save(tmp_path / "model")
     exported = load(tmp_path / "model")
-    assert not exported._table._hashed
     prefix = "»" if "tail_sentences" in features else "¤"
+    assert exported._table._hashed == (prefix == "»")
     streams = [{part.startswith(prefix) for part in ngram.split(" ")} for ngram in exported._table.vocabulary()]
     assert {True} in streams  # the prefixed columns exist...
     assert {True, False} not in streams  # ...and no n-gram spans the stream break
