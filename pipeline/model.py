@@ -257,12 +257,13 @@ MAX_MEMO = 200_000
 NEGATION_CUES = frozenset({"not", "no", "never", "t"})
 # A punctuation token holding one of these closes the scope ("," "." "!!!" "?!" "...").
 CLAUSE_MARKS = frozenset(".,:;!?")
-# Prefix of a token inside a scope. "¬" is not a word character, so tokenize() never yields a token that
-# starts with it: a marked token cannot collide with one written in the text.
+# Prefix of a token inside a scope. "¬" is not a word character, so a marked word ("¬good") is never a
+# token of the text; only runs of such characters can meet ("¬¬" written, or "¬" in a scope), rare enough
+# to share a column.
 NEGATED_PREFIX = "¬"
 # Prefix of a token repeated from a text's last sentences (NgramFeatures.tail_sentences) and of a character
-# n-gram of a word (char_ngram_range). Neither is a word character, so, like "¬", tokenize() never yields a
-# token that starts with one: these columns cannot collide with each other or with a token in the text.
+# n-gram of a word (char_ngram_range). Like "¬", neither is a word character, so these columns never meet a
+# word of the text, nor each other.
 TAIL_PREFIX = "»"
 CHAR_PREFIX = "¤"
 # A token holding one of these ends a sentence, for tail_sentences.
