@@ -337,6 +337,7 @@ class NgramFeatures:
 
             stemmer = SnowballStemmer(self.stem)
         stems: dict[str, str] = {}
+        grams: dict[str, tuple[str, ...]] = {}  # word -> its character n-grams: words repeat, so each is built once
 
         def clean(kept: list[str]) -> list[str]:
             if dropped:
@@ -355,14 +356,19 @@ class NgramFeatures:
                 tail = clean(_last_sentences(marked, self.tail_sentences))
                 kept = [*kept, STREAM_BREAK, *(TAIL_PREFIX + token for token in tail)]
             if self.char_ngram_range:
-                low, high = self.char_ngram_range
+                if len(grams) > MAX_MEMO:
+                    grams.clear()
                 for word in clean(raw):
                     if word.isalnum():
-                        padded = f"<{word}>"
-                        for n in range(low, min(high, len(padded)) + 1):
-                            for start in range(len(padded) - n + 1):
-                                kept += (STREAM_BREAK, CHAR_PREFIX + padded[start : start + n])
+                        kept += grams.get(word) or grams.setdefault(word, character_ngrams(word))
             return kept
+
+        def character_ngrams(word: str) -> tuple[str, ...]:
+            """STREAM_BREAK before each of the word's prefixed character n-grams, so none joins another."""
+            low, high = self.char_ngram_range
+            padded = f"<{word}>"
+            spans = [(start, n) for n in range(low, min(high, len(padded)) + 1) for start in range(len(padded) - n + 1)]
+            return tuple(chain.from_iterable((STREAM_BREAK, CHAR_PREFIX + padded[a : a + n]) for a, n in spans))
 
         return tokens
 
