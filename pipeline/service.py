@@ -162,7 +162,7 @@ class SentimentService:
         self.model: SentimentModel = load(Path(self.bento_model.path))
         self.tag = str(self.bento_model.tag)
 
-    # async: one review takes ~0.4 ms, less than handing it to BentoML's thread pool and back costs.
+    # async: one review takes under 1 ms, about what handing it to BentoML's thread pool and back costs.
     # predict_batch stays a plain method, so a 1,000-review batch runs in that pool and /readyz answers meanwhile.
     @bentoml.api
     async def predict(self, text: Review) -> Prediction:
