@@ -873,10 +873,16 @@ def _readings(token: str, tailing: bool, negating: bool) -> Iterator[tuple[bool,
                 yield tail, scoped, written
 
 
-def _token_has(marks: frozenset[str], codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Which tokens hold at least one of `marks` (ASCII characters)."""
+@functools.cache
+def _ascii_table(marks: frozenset[str]) -> np.ndarray:
     table = np.zeros(128, dtype=bool)
     table[[ord(mark) for mark in marks]] = True
+    return table
+
+
+def _token_has(marks: frozenset[str], codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Which tokens hold at least one of `marks` (ASCII characters)."""
+    table = _ascii_table(marks)
     running = np.zeros(len(codes) + 1, dtype=np.int64)
     np.cumsum(table[np.minimum(codes, 127)], out=running[1:])  # code 127 (DEL) is no mark; nor is anything above
     return running[ends] > running[starts]
