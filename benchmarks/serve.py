@@ -59,7 +59,7 @@ TARGET_BATCH_REVIEWS_S = 20_000
 IMPORT_MODEL = """
 import json, sys
 from pathlib import Path
-from pipeline.package import import_model
+from pipeline.stages.package import import_model
 print(import_model(sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])))
 """
 

@@ -38,8 +38,8 @@ def memory_mib() -> dict[str, float]:
 
 def prepared_splits(nltk_data: Path | None, scratch: Path) -> Path:
     """The seed's 80/20 split of movie_reviews, made by the fetch and prepare stages themselves."""
-    from pipeline.fetch import FetchParams, fetch
-    from pipeline.prepare import PrepareParams, prepare
+    from pipeline.stages.fetch import FetchParams, fetch
+    from pipeline.stages.prepare import PrepareParams, prepare
 
     if nltk_data is not None:
         os.environ["NLTK_DATA"] = str(nltk_data)
@@ -50,8 +50,8 @@ def prepared_splits(nltk_data: Path | None, scratch: Path) -> Path:
 
 def synthetic_source(prepared: Path, scratch: Path) -> Path:
     """Per-label token frequencies of the train split, for children to draw documents from."""
+    from pipeline.corpus.splits import read_split
     from pipeline.model import tokenize
-    from pipeline.prepare import read_split
 
     _, texts, labels = read_split(prepared / "train.jsonl")
     counts: dict[str, Counter[str]] = {"negative": Counter(), "positive": Counter()}
@@ -81,10 +81,10 @@ def synthetic_corpus(source: Path, documents: int, tokens: int, seed: int = 0) -
 
 def child(job: dict[str, Any]) -> dict[str, Any]:
     """One measurement, in this (child) process: fit a candidate, or time a saved model's predictions."""
+    from pipeline.corpus.splits import read_split
     from pipeline.model import create, load
     from pipeline.params import load_section
-    from pipeline.prepare import read_split
-    from pipeline.train import TrainParams, candidate
+    from pipeline.stages.train import TrainParams, candidate
 
     kind, options = candidate(load_section(TrainParams, "train", ROOT / "params.yaml"), job["candidate"])
     if job["what"] == "serve":
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(ROOT))
     from pipeline.params import load_section
-    from pipeline.train import TrainParams
+    from pipeline.stages.train import TrainParams
 
     names = args.candidates or list(load_section(TrainParams, "train", ROOT / "params.yaml").candidates)
     results: dict[str, Any] = {"tokens_per_synthetic_document": args.tokens, "fit": {}, "serve": {}, "growth": {}}

@@ -21,33 +21,33 @@ QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "git", "matplotlib", "numexpr")
 
 
 def _fetch(args: argparse.Namespace) -> None:
-    from pipeline.fetch import FetchParams, fetch
+    from pipeline.stages.fetch import FetchParams, fetch
 
     fetch(load_section(FetchParams, "fetch", args.params), args.out)
 
 
 def _prepare(args: argparse.Namespace) -> None:
-    from pipeline.prepare import PrepareParams, prepare
+    from pipeline.stages.prepare import PrepareParams, prepare
 
     prepare(load_section(PrepareParams, "prepare", args.params), args.raw, args.out)
 
 
 def _train(args: argparse.Namespace) -> None:
-    from pipeline.train import TrainParams, train
+    from pipeline.stages.train import TrainParams, train
 
     train(load_section(TrainParams, "train", args.params), args.name, args.prepared, args.model_out, args.cv_out)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from pipeline.evaluate import evaluate
+    from pipeline.stages.evaluate import evaluate
 
     evaluate(args.model, args.prepared, args.metrics_out, args.plots_out)
 
 
 def _select(args: argparse.Namespace) -> None:
-    from pipeline.select import SelectParams, select
-    from pipeline.tracking import flatten
-    from pipeline.train import TrainParams
+    from pipeline.stages.select import SelectParams, select
+    from pipeline.stages.train import TrainParams
+    from pipeline.tracking.runs import flatten
 
     train = load_section(TrainParams, "train", args.params)
     # The parent run records the settings shared by all candidates; each candidate's own are on its run.
@@ -56,7 +56,7 @@ def _select(args: argparse.Namespace) -> None:
     shared["train"] = {key: value for key, value in everything["train"].items() if key != "candidates"}
     select(
         load_section(SelectParams, "select", args.params),
-        train,
+        train.candidates,
         args.candidates,
         args.metrics,
         args.plots,
@@ -68,8 +68,8 @@ def _select(args: argparse.Namespace) -> None:
 
 
 def _baseline(args: argparse.Namespace) -> None:
-    from pipeline.baseline import BaselineParams, baseline
-    from pipeline.select import SelectParams
+    from pipeline.stages.baseline import BaselineParams, baseline
+    from pipeline.stages.select import SelectParams
 
     # Baseline runs go in the candidates' experiment, so one MLflow view compares them all.
     experiment = load_section(SelectParams, "select", args.params).experiment
@@ -84,19 +84,19 @@ def _baseline(args: argparse.Namespace) -> None:
 
 
 def _package(args: argparse.Namespace) -> None:
-    from pipeline.package import PackageParams, package
+    from pipeline.stages.package import PackageParams, package
 
     package(load_section(PackageParams, "package", args.params), args.selected, args.serving_out, args.bento_out)
 
 
 def _image_build(args: argparse.Namespace) -> None:
-    from pipeline.image import ImageParams, build
+    from pipeline.deploy.image import ImageParams, build
 
     build(load_section(ImageParams, "image", args.params), args.bento_json, args.base_image, args.builder)
 
 
 def _image_push(args: argparse.Namespace) -> None:
-    from pipeline.image import ImageParams, choose_registry, push
+    from pipeline.deploy.image import ImageParams, choose_registry, push
 
     p = load_section(ImageParams, "image", args.params)
     registry = choose_registry(
@@ -151,7 +151,8 @@ def add_image_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _deploy_lambda(args: argparse.Namespace) -> None:
-    from pipeline.deploy import DeployParams, build_lambda_zip, deploy_lambda
+    from pipeline.deploy.lambda_function import build_lambda_zip, deploy_lambda
+    from pipeline.deploy.settings import DeployParams
 
     p = load_section(DeployParams, "deploy", args.params)
     archive = build_lambda_zip(args.champion, args.bento_json, args.zip)
@@ -159,8 +160,9 @@ def _deploy_lambda(args: argparse.Namespace) -> None:
 
 
 def _deploy_ecs(args: argparse.Namespace) -> None:
-    from pipeline.deploy import DeployParams, deploy_ecs, record
-    from pipeline.image import ImageParams, bento_tag
+    from pipeline.deploy.ecs import deploy_ecs
+    from pipeline.deploy.image import ImageParams, bento_tag
+    from pipeline.deploy.settings import DeployParams, record
 
     p = load_section(DeployParams, "deploy", args.params)
     repository = load_section(ImageParams, "image", args.params).repository
@@ -171,7 +173,8 @@ def _deploy_ecs(args: argparse.Namespace) -> None:
 
 
 def _deploy_site(args: argparse.Namespace) -> None:
-    from pipeline.deploy import DeployParams, api_url_from, deploy_site, record
+    from pipeline.deploy.settings import DeployParams, api_url_from, record
+    from pipeline.deploy.site import deploy_site
 
     p = load_section(DeployParams, "deploy", args.params)
     done = deploy_site(p, args.frontend, args.api_url or api_url_from(args.output), dry_run=args.dry_run)
@@ -180,7 +183,8 @@ def _deploy_site(args: argparse.Namespace) -> None:
 
 
 def _deploy_storage(args: argparse.Namespace) -> None:
-    from pipeline.deploy import DeployParams, deploy_storage, record
+    from pipeline.deploy.settings import DeployParams, record
+    from pipeline.deploy.site import deploy_storage
 
     done = deploy_storage(load_section(DeployParams, "deploy", args.params), dry_run=args.dry_run)
     if done:

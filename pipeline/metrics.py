@@ -10,6 +10,8 @@ from sklearn import metrics
 from pipeline.model import LABELS
 
 POSITIVE = LABELS[1]
+# The scores cross-validation reports per candidate, and so the ones select may choose by.
+CV_KEYS = ("accuracy", "f1_macro", "roc_auc")
 
 
 def positive_scores(probabilities: Sequence[dict[str, float]]) -> np.ndarray:

@@ -24,9 +24,9 @@ from pathlib import Path
 import nltk
 import pytest
 
-from pipeline.fetch import FetchParams, fetch
-from pipeline.prepare import PrepareParams, prepare
-from pipeline.train import TrainParams, train
+from pipeline.stages.fetch import FetchParams, fetch
+from pipeline.stages.prepare import PrepareParams, prepare
+from pipeline.stages.train import TrainParams, train
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_NLTK_DATA = REPO.parent / "shared" / "nltk_data"

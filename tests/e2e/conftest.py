@@ -107,7 +107,7 @@ def packaged(tmp_path_factory: pytest.TempPathFactory, allowed_origin: str) -> d
     # In a child: BentoML fixes its store's location the first time a process uses it.
     selected = {"champion": "seed_nb", "kind": "nltk_naive_bayes", "metric": "accuracy", "cv": {}, "test": {}}
     script = (
-        "import json, sys; from pathlib import Path; from pipeline.package import import_model; "
+        "import json, sys; from pathlib import Path; from pipeline.stages.package import import_model; "
         "print(import_model(sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])))"
     )
     done = subprocess.run(

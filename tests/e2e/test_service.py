@@ -126,7 +126,7 @@ def test_client_errors_are_not_logged_as_server_errors(service: str, service_log
 
 def test_no_training_packages_are_imported_to_serve(packaged: dict[str, str]) -> None:
     script = (
-        "import sys, pipeline.service; "
+        "import sys, pipeline.serving.service; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'dvc', 'sklearn', 'scipy', 'pandas'}))"
     )
     done = subprocess.run([sys.executable, "-c", script], env=packaged, cwd=REPO, capture_output=True, text=True)

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.fetch import FetchParams, fetch
+from pipeline.corpus.splits import read_split
 from pipeline.model import create, load
 from pipeline.params import load_section
-from pipeline.prepare import PrepareParams, prepare, read_split
-from pipeline.train import TrainParams, candidate
+from pipeline.stages.fetch import FetchParams, fetch
+from pipeline.stages.prepare import PrepareParams, prepare
+from pipeline.stages.train import TrainParams, candidate
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.corpus]

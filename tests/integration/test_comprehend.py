@@ -23,10 +23,10 @@ import mlflow
 import pytest
 from moto.server import ThreadedMotoServer
 
-from pipeline import comprehend as aws
-from pipeline.baseline import BaselineParams, baseline
+from pipeline.baselines import comprehend as aws
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, write_jsonl
+from pipeline.stages.baseline import BaselineParams, baseline
 from tests.conftest import NEGATIVE, POSITIVE, free_port
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,9 @@ import pytest
 import yaml
 
 from pipeline.cli import main
-from pipeline.deploy import DeployParams, deploy_ecs, deploy_site, deploy_storage, site_url
+from pipeline.deploy.ecs import deploy_ecs
+from pipeline.deploy.settings import DeployParams, site_url
+from pipeline.deploy.site import deploy_site, deploy_storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.aws]
 

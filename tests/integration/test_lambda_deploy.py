@@ -11,7 +11,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from pipeline.deploy import DeployParams, build_lambda_zip, deploy_lambda, site_url
+from pipeline.deploy.lambda_function import build_lambda_zip, deploy_lambda
+from pipeline.deploy.settings import DeployParams, site_url
 from pipeline.model import create
 
 pytestmark = [pytest.mark.integration, pytest.mark.aws]
@@ -49,7 +50,7 @@ def test_handler_runs_from_the_unpacked_zip_alone(lambda_zip: Path, tmp_path: Pa
     zipfile.ZipFile(lambda_zip).extractall(tmp_path / "task")
     script = (
         "import json, sys, time; sys.path.insert(0, sys.argv[1]); start = time.perf_counter(); "
-        "from pipeline.lambda_handler import handler; "
+        "from pipeline.serving.lambda_handler import handler; "
         "response = handler(json.loads(sys.argv[2])); "
         "print(json.dumps({'response': response, 'cold_ms': (time.perf_counter() - start) * 1000, "
         "'modules': sorted({m.split('.')[0] for m in sys.modules})}))"
@@ -78,7 +79,7 @@ def test_deploy_twice_creates_then_updates(lambda_zip: Path, moto_endpoint: str)
 
     lam = boto3.client("lambda", endpoint_url=moto_endpoint, region_name="us-east-1")
     config = lam.get_function(FunctionName=params.lambda_function)["Configuration"]
-    assert config["Handler"] == "pipeline.lambda_handler.handler" and config["Runtime"] == "python3.11"
+    assert config["Handler"] == "pipeline.serving.lambda_handler.handler" and config["Runtime"] == "python3.11"
     assert config["MemorySize"] == 256 and config["Timeout"] == params.lambda_timeout_s
     # The same list the ECS task gets: deploy.cors_origins, then the S3 site's origin.
     origins = ["https://site.example", site_url(params)]

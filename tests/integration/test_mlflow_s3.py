@@ -11,7 +11,8 @@ import boto3
 import mlflow
 import pytest
 
-from pipeline.deploy import DeployParams, deploy_storage
+from pipeline.deploy.settings import DeployParams
+from pipeline.deploy.site import deploy_storage
 from tests.conftest import mlflow_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.aws]

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import nltk_data
-from pipeline.evaluate import evaluate
-from pipeline.fetch import FetchParams, fetch
+from pipeline.corpus import nltk_data
 from pipeline.model import tokenize
-from pipeline.prepare import PrepareParams, prepare
-from pipeline.train import TrainParams, train
+from pipeline.stages.evaluate import evaluate
+from pipeline.stages.fetch import FetchParams, fetch
+from pipeline.stages.prepare import PrepareParams, prepare
+from pipeline.stages.train import TrainParams, train
 
 pytestmark = [pytest.mark.integration, pytest.mark.corpus]
 

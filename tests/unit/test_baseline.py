@@ -11,12 +11,13 @@ import mlflow
 import nltk
 import pytest
 
-from pipeline import comprehend as aws
-from pipeline.baseline import BaselineParams, VaderParams, baseline, compound_probabilities, vader
+from pipeline.baselines import comprehend as aws
+from pipeline.baselines.vader import VaderParams, compound_probabilities, vader
 from pipeline.errors import PipelineError
 from pipeline.files import read_json
 from pipeline.metrics import scores
 from pipeline.params import load_section
+from pipeline.stages.baseline import BaselineParams, baseline
 from tests.conftest import REPO, SHARED_NLTK_DATA, use_nltk_data
 
 LEXICON = Path("sentiment") / "vader_lexicon.zip"
@@ -105,7 +106,7 @@ def test_a_failed_mlflow_log_leaves_no_metrics_file(
     def refuse(*_args: object) -> str:
         raise PipelineError("MLflow is down")
 
-    monkeypatch.setattr("pipeline.baseline.log_run", refuse)
+    monkeypatch.setattr("pipeline.stages.baseline.log_baseline", refuse)
     out = tmp_path / "metrics" / "vader" / "test.json"
     with pytest.raises(PipelineError, match="MLflow is down"):
         baseline(BaselineParams(), "vader", prepared, out, "tiny")

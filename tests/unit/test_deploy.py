@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.deploy import DeployParams, allowed_origins, image_reference, site_files, site_url
+from pipeline.deploy.ecs import image_reference
+from pipeline.deploy.settings import DeployParams, allowed_origins, site_url
+from pipeline.deploy.site import site_files
 from pipeline.errors import PipelineError
 from pipeline.params import load_section
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.fetch import FetchParams, fetch
 from pipeline.files import read_jsonl, sha256
+from pipeline.stages.fetch import FetchParams, fetch
 from tests.conftest import REVIEWS_PER_LABEL, use_nltk_data
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import lambda_handler
-from pipeline.lambda_handler import handler
 from pipeline.model import create
+from pipeline.serving import lambda_handler
+from pipeline.serving.lambda_handler import handler
 
 ORIGIN = "https://site.example"
 

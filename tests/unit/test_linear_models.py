@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from pipeline import model as model_module
+from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
 from pipeline.model import NgramFeatures, create, load, tokenize
-from pipeline.prepare import read_split
 
 LINEAR_KINDS = (
     "multinomial_nb", "bernoulli_nb", "logistic_regression", "nbsvm", "nb_logistic_regression", "linear_ensemble",

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
 from pipeline.files import read_jsonl, write_jsonl
-from pipeline.prepare import PrepareParams, prepare, read_split, split
+from pipeline.stages.prepare import PrepareParams, prepare, split
 
 
 def rows(positive: int, negative: int) -> list[dict]:

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
 from pipeline.model import load
-from pipeline.prepare import read_split
-from pipeline.select import choose
-from pipeline.train import score_scale, train
+from pipeline.stages.select import choose
+from pipeline.stages.train import score_scale, train
 from tests.conftest import TINY_STOPWORDS, TINY_TRAIN
 
 

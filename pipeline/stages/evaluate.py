@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import confusion_matrix, roc_curve
 
+from pipeline.corpus.splits import read_split
 from pipeline.files import staged, write_json
 from pipeline.metrics import positive_scores, predicted_labels, scores
 from pipeline.model import LABELS, load
-from pipeline.prepare import read_split
 
 log = logging.getLogger(__name__)
 

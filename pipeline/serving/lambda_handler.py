@@ -1,4 +1,4 @@
-"""AWS Lambda entry point (pipeline.lambda_handler.handler): the champion behind API Gateway or a Function URL.
+"""AWS Lambda entry point (pipeline.serving.lambda_handler.handler): the champion behind API Gateway or a Function URL.
 
 Accepts API Gateway REST (payload v1), HTTP API (v2) and Function URL events (v2's shape) and answers
 as the BentoML service does: POST /predict {"text"} and POST /predict_batch {"texts"}, 4xx with a
@@ -18,12 +18,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pipeline.api import MAX_BATCH, check_text, cors_origins, predictions
 from pipeline.model import SentimentModel, load
+from pipeline.serving.rules import MAX_BATCH, check_text, cors_origins, predictions
 
 log = logging.getLogger(__name__)
 
-MODEL_DIR = Path(__file__).resolve().parents[1] / "model"
+MODEL_DIR = Path(__file__).resolve().parents[2] / "model"
 
 
 class ClientError(Exception):

@@ -210,3 +210,31 @@ def detect(
     if missing:
         raise PipelineError(f"Comprehend returned no score for {len(missing)} documents (first: {missing[0]})")
     return results  # type: ignore[return-value]
+
+
+def score(
+    texts: list[str], actual: list[str], p: ComprehendParams, confirmed: bool
+) -> tuple[list[str], list[dict[str, float]]]:
+    """Labels and probabilities of the documents sent; the cost is logged before any call is made."""
+    chosen = capped(actual, p.max_documents) if p.max_documents > 0 else list(range(len(texts)))
+    if len(chosen) < len(texts):
+        log.info("sending %d of %d test documents (baseline.comprehend.max_documents)", len(chosen), len(texts))
+    sent = [truncate_utf8(texts[i]) for i in chosen]
+    truncated = sum(text != texts[i] for text, i in zip(sent, chosen, strict=True))
+    if truncated:
+        log.warning("%d of %d documents cut to Comprehend's %d-byte limit", truncated, len(sent), MAX_DOCUMENT_BYTES)
+    units = sum(billable_units(text) for text in sent)
+    cost = units * p.price_per_unit_usd
+    log.info(
+        "Comprehend bills %d units for %d documents (a unit is %d characters, at least %d a document): "
+        "about $%.4f at %s USD a unit",
+        units,
+        len(sent),
+        CHARACTERS_PER_UNIT,
+        MINIMUM_UNITS,
+        cost,
+        p.price_per_unit_usd,
+    )
+    require_opt_in(p, confirmed, len(sent), cost)
+    results = detect(client(p), sent, p)
+    return [actual[i] for i in chosen], [probabilities(s, p.neutral, p.mixed) for s in results]

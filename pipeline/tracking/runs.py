@@ -22,8 +22,8 @@ from pipeline.model import LABELS
 
 log = logging.getLogger(__name__)
 
-PYFUNC_FILE = Path(__file__).with_name("mlflow_model.py")
-PACKAGE_DIR = Path(__file__).parent
+PYFUNC_FILE = Path(__file__).with_name("pyfunc.py")
+PACKAGE_DIR = Path(__file__).parents[1]  # the pipeline package, which the logged model imports
 CHAMPION_ALIAS = "champion"
 # What loading the logged model needs; everything else in the environment is for training.
 SERVING_REQUIREMENTS = ["nltk>=3.9", "numpy>=1.26"]
@@ -128,3 +128,15 @@ def log_pipeline(
         "version": int(version),
         "model_uri": f"models:/{registered_model}@{CHAMPION_ALIAS}",
     }
+
+
+def log_baseline(name: str, experiment: str, settings: dict[str, Any], result: dict[str, Any]) -> str:
+    """A run beside the candidates', with their test metric names, so the MLflow UI compares them."""
+    try:
+        mlflow.set_experiment(experiment)
+        with mlflow.start_run(run_name=name, tags={"role": "baseline", "baseline": name}) as run:
+            mlflow.log_params(flatten(settings))
+            mlflow.log_metrics({key: float(value) for key, value in flatten(result, "test_").items()})
+    except mlflow.exceptions.MlflowException as error:
+        raise PipelineError(f"MLflow at {mlflow.get_tracking_uri()}: {error.message.splitlines()[0]}") from None
+    return run.info.run_id

@@ -121,7 +121,7 @@ def build(p: ImageParams, bento_json: Path, base_image: str | None = None, build
         command += ["--image-tag", image]
     command += ["--opt", f"label={REVISION_LABEL}={commit}", "--opt", f"label={VERSION_LABEL}={version}"]
     if base_image:
-        # pipeline/container/Dockerfile.template declares ARG BASE_IMAGE (default: the bento's python:3.11-slim).
+        # pipeline/deploy/container/Dockerfile.template declares ARG BASE_IMAGE (default: the bento's python:3.11-slim).
         command += ["--opt", f"build-arg=BASE_IMAGE={base_image}"]
     if backend in ("buildah", "podman"):
         command += ["--opt", "format=docker", "--opt", "isolation=chroot"]

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, staged, write_json
-from pipeline.tracking import CandidateRecord, log_pipeline
-from pipeline.train import CV_KEYS, TrainParams
+from pipeline.metrics import CV_KEYS
+from pipeline.tracking.runs import CandidateRecord, log_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def _read(path: Path, what: str) -> Any:
 
 def select(
     p: SelectParams,
-    train: TrainParams,
+    candidate_specs: Mapping[str, Mapping[str, Any]],
     candidates: Path,
     metrics: Path,
     plots: Path,
@@ -60,33 +61,33 @@ def select(
     selected_out: Path,
     run_params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    if not train.candidates:
+    if not candidate_specs:
         raise PipelineError("train.candidates is empty: nothing to select from")
-    cv = {name: _read(metrics / name / "cv.json", f"CV scores of {name}") for name in train.candidates}
+    cv = {name: _read(metrics / name / "cv.json", f"CV scores of {name}") for name in candidate_specs}
     champion = choose(cv, p.metric, p.min_value)
-    for name in train.candidates:
+    for name in candidate_specs:
         log.info("%-20s CV %s %.4f%s", name, p.metric, cv[name][p.metric], "  <- champion" if name == champion else "")
     # Test scores are only recorded for people in MLflow here; choose() never saw them.
     records = [
         CandidateRecord(
             name=name,
-            spec=train.candidates[name],
+            spec=candidate_specs[name],
             cv=cv[name],
             test=_read(metrics / name / "test.json", f"test scores of {name}"),
             model_dir=candidates / name,
             plots_dir=plots / name,
         )
-        for name in train.candidates
+        for name in candidate_specs
     ]
     champion_record = next(record for record in records if record.name == champion)
     tracked = log_pipeline(p.experiment, p.registered_model, records, champion, prepared, run_params or {})
     selected = {
         "champion": champion,
-        "kind": train.candidates[champion]["kind"],
+        "kind": candidate_specs[champion]["kind"],
         "metric": p.metric,
         "cv": cv[champion],
         "test": {key: champion_record.test[key] for key in CV_KEYS},
-        "candidates": {name: cv[name][p.metric] for name in train.candidates},
+        "candidates": {name: cv[name][p.metric] for name in candidate_specs},
         "model_dir": str(champion_out),
         "mlflow": tracked,
     }

@@ -6,7 +6,6 @@ import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from pipeline.errors import PipelineError
 from pipeline.files import read_jsonl, staged, write_json, write_jsonl
@@ -23,21 +22,6 @@ SHUFFLE_ORDER = tuple(reversed(LABELS))
 class PrepareParams:
     test_fraction: float = 0.2  # share of each label held out for the final test score
     seed: int = 0  # 0 with 0.2 is the seed project's split: first 800 of each label train
-
-
-class Split(NamedTuple):
-    """A prepared split in the columns models take: fit(split.texts, split.labels)."""
-
-    ids: list[str]
-    texts: list[str]
-    labels: list[str]
-
-
-def read_split(path: Path) -> Split:
-    rows = read_jsonl(path)
-    if not rows:
-        raise PipelineError(f"{path} is empty")
-    return Split([row["id"] for row in rows], [row["text"] for row in rows], [row["label"] for row in rows])
 
 
 def split(rows: list[dict], test_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:

@@ -15,16 +15,14 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from pipeline import nltk_data
+from pipeline.corpus import nltk_data
+from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
 from pipeline.files import staged, write_json
-from pipeline.metrics import scores
+from pipeline.metrics import CV_KEYS, scores
 from pipeline.model import LABELS, SentimentModel, create
-from pipeline.prepare import read_split
 
 log = logging.getLogger(__name__)
-
-CV_KEYS = ("accuracy", "f1_macro", "roc_auc")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import nltk
 
-from pipeline import nltk_data
+from pipeline.corpus import nltk_data
 from pipeline.errors import PipelineError
 from pipeline.files import sha256, staged, write_json, write_jsonl
 from pipeline.model import LABELS, normalize_label

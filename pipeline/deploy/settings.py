@@ -1,0 +1,169 @@
+"""Deploy settings and the AWS plumbing every target shares: clients, errors, roles, buckets, records.
+
+Credentials come only from the standard AWS chain (environment, ~/.aws, an instance role); nothing
+here writes them anywhere. `endpoint_url` points every client at a stand-in such as moto.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import PipelineError
+from pipeline.files import read_json, write_json
+
+log = logging.getLogger(__name__)
+
+# Fargate's allowed task sizes: CPU units -> memory in MB (AWS docs, "Task CPU and memory").
+FARGATE_SIZES = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+}
+
+# Regions whose website endpoint is `s3-website-<region>`; the others use `s3-website.<region>`.
+DASH_WEBSITE_REGIONS = {"us-east-1", "us-west-1", "us-west-2", "eu-west-1", "ap-southeast-1",
+                        "ap-southeast-2", "ap-northeast-1", "sa-east-1", "us-gov-west-1"}  # fmt: skip
+
+ELB_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?")  # ALB and target group names
+
+
+@dataclass(frozen=True)
+class DeployParams:
+    region: str = "us-east-1"
+    endpoint_url: str | None = None  # None: AWS itself; a URL for a local stand-in (moto)
+    lambda_function: str = "movie-reviews-sentiment"
+    lambda_role: str = "movie-reviews-sentiment-lambda"  # created with basic execution rights if missing
+    lambda_memory_mb: int = 512
+    lambda_timeout_s: int = 15
+    # Origins allowed to call the API from a browser, besides the S3 site's own (see allowed_origins()).
+    cors_origins: tuple[str, ...] = ()
+    # ECS on Fargate behind an Application Load Balancer: sentiment deploy ecs
+    ecs_cluster: str = "movie-reviews-sentiment"
+    ecs_service: str = "movie-reviews-sentiment"
+    ecs_task_family: str = "movie-reviews-sentiment"
+    ecs_execution_role: str = "movie-reviews-sentiment-ecs-execution"
+    container_port: int = 3000
+    cpu_units: int = 512
+    memory_mb: int = 1024
+    desired_tasks: int = 2
+    min_tasks: int = 1
+    max_tasks: int = 4
+    target_cpu_percent: float = 60.0
+    scale_in_cooldown_s: int = 300
+    scale_out_cooldown_s: int = 60
+    min_healthy_percent: int = 100
+    max_percent: int = 200
+    health_check_grace_period_s: int = 60
+    log_group: str = "/ecs/movie-reviews-sentiment"
+    log_retention_days: int = 14
+    load_balancer: str = "movie-reviews-sentiment"
+    target_group: str = "movie-reviews-sentiment"
+    listener_port: int = 80
+    # The page on S3: sentiment deploy site
+    site_bucket: str | None = "movie-reviews-sentiment-site"
+    site_max_age_s: int = 300
+    # DVC remote and MLflow artifacts (.dvc/config names the same bucket)
+    storage_bucket: str = "movie-reviews-sentiment-storage"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
+        if "*" in self.cors_origins:
+            raise PipelineError("deploy.cors_origins must list origins; '*' would let any site call the API")
+        if self.memory_mb not in FARGATE_SIZES.get(self.cpu_units, ()):
+            raise PipelineError(
+                f"deploy: Fargate has no task size of {self.cpu_units} CPU units with {self.memory_mb} MB; "
+                f"cpu_units is one of {sorted(FARGATE_SIZES)} and memory_mb one its size allows"
+            )
+        if not 1 <= self.min_tasks <= self.desired_tasks <= self.max_tasks:
+            raise PipelineError("deploy: need 1 <= min_tasks <= desired_tasks <= max_tasks")
+        for key in ("load_balancer", "target_group"):
+            if not ELB_NAME.fullmatch(getattr(self, key)):
+                raise PipelineError(f"deploy.{key} must be 1-32 letters, digits or inner hyphens")
+
+
+def site_url(p: DeployParams) -> str | None:
+    """The bucket's website endpoint, which is also the page's origin (plain HTTP: S3 websites have no TLS)."""
+    if not p.site_bucket:
+        return None
+    separator = "-" if p.region in DASH_WEBSITE_REGIONS else "."
+    return f"http://{p.site_bucket}.s3-website{separator}{p.region}.amazonaws.com"
+
+
+def allowed_origins(p: DeployParams) -> tuple[str, ...]:
+    """The one list of browser origins both the ECS task and the Lambda Function URL accept."""
+    site = site_url(p)
+    return tuple(dict.fromkeys([*p.cors_origins, *([site] if site else [])]))
+
+
+@contextmanager
+def aws_errors(what: str) -> Iterator[None]:
+    """Any AWS failure (refused, throttled, no credentials, unreachable) as one line naming the step."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as error:
+        raise PipelineError(f"{what} failed: {str(error).splitlines()[0]}") from None
+
+
+def record(path: Path, target: str, values: dict[str, str]) -> None:
+    """Keep what a deploy made (URLs, ARNs) in one git-ignored file, so the next target can read it."""
+    data = read_json(path) if path.exists() else {}
+    data[target] = values
+    write_json(path, data)
+    log.info("wrote %s", path)
+
+
+def client(p: DeployParams, service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=p.region, endpoint_url=p.endpoint_url)
+
+
+def role_arn(p: DeployParams, name: str, service: str, policy_arn: str) -> str:
+    """An execution role made once, with one AWS-managed policy: for Lambda, writing its own logs; for
+    ECS, pulling the image from ECR and writing logs. An existing role is used as it is."""
+    iam = client(p, "iam")
+    try:
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+    log.info("created IAM role %s", name)
+    return arn
+
+
+def ensure_bucket(p: DeployParams, bucket: str) -> None:
+    s3 = client(p, "s3")
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return
+    except s3.exceptions.ClientError as error:
+        if error.response["Error"]["Code"] not in ("404", "NoSuchBucket"):
+            raise  # 403: the name is taken by another account, or this one may not read it
+    # us-east-1 refuses a LocationConstraint naming itself.
+    where = {} if p.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": p.region}}
+    s3.create_bucket(Bucket=bucket, **where)
+    log.info("created S3 bucket %s", bucket)
+
+
+def api_url_from(output: Path) -> str | None:
+    """The service URL `sentiment deploy ecs` recorded, if it ran on this machine."""
+    try:
+        return read_json(output)["ecs"]["url"]
+    except (FileNotFoundError, KeyError, TypeError, ValueError):
+        return None
