@@ -12,13 +12,10 @@ from pathlib import Path
 
 from pipeline.deploy.settings import DeployParams, allowed_origins, client, role_arn
 from pipeline.errors import PipelineError
-from pipeline.serving import ROOT, closure_files
+from pipeline.serving import REQUIREMENTS, ROOT, closure_files
 
 log = logging.getLogger(__name__)
 
-
-# Third-party packages the handler needs, for Lambda's Linux x86_64 and Python 3.11.
-LAMBDA_PACKAGES = ("numpy>=1.26", "nltk>=3.9.1", "pydantic>=2.6")
 
 HANDLER = "pipeline.serving.lambda_handler.handler"
 LAMBDA_PLATFORM = ("x86_64-manylinux_2_17", "3.11")
@@ -39,12 +36,10 @@ def build_lambda_zip(champion: Path, serving: Path, out: Path) -> Path:
         site = Path(temporary) / "site"
         platform, python = LAMBDA_PLATFORM
         command = [uv, "pip", "install", "--quiet", "--target", str(site), "--python-platform", platform,
-                   "--python-version", python, "--only-binary", ":all:", *LAMBDA_PACKAGES]  # fmt: skip
+                   "--python-version", python, "--only-binary", ":all:", "-r", str(REQUIREMENTS)]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
-            raise PipelineError(
-                f"installing {', '.join(LAMBDA_PACKAGES)} for Lambda failed: {done.stderr.strip()[-300:]}"
-            )
+            raise PipelineError(f"installing {REQUIREMENTS.name} for Lambda failed: {done.stderr.strip()[-300:]}")
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
             for path in sorted(site.rglob("*")):

@@ -9,6 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# What serving imports from PyPI, for Linux x86_64 and CPython 3.11 (the image's and Lambda's platform). The pinned
+# closure of these, at the versions uv.lock holds (so the image runs what the tests ran), is REQUIREMENTS: one file
+# that bentofile.yaml, the Lambda zip and the MLflow model all install. `python -m tests.support.requirements`
+# rewrites it after `uv lock`; tests/unit/serving/test_requirements.py fails while it is stale.
+PACKAGES = ("nltk", "numpy", "pydantic", "httptools", "uvloop")
+REQUIREMENTS = Path(__file__).with_name("requirements.txt")
 # The serving closure, as bentofile.yaml `include` lists it (a test keeps the two equal): globs under ROOT.
 CLOSURE = ("pipeline/*.py", "pipeline/model/**/*.py", "pipeline/serving/**/*.py")
 

@@ -19,14 +19,13 @@ import pandas as pd
 from pipeline.errors import PipelineError
 from pipeline.files import read_jsonl
 from pipeline.model import LABELS
+from pipeline.serving import REQUIREMENTS
 
 log = logging.getLogger(__name__)
 
 PYFUNC_FILE = Path(__file__).with_name("pyfunc.py")
 PACKAGE_DIR = Path(__file__).parents[1]  # the pipeline package, which the logged model imports
 CHAMPION_ALIAS = "champion"
-# What loading the logged model needs; everything else in the environment is for training.
-SERVING_REQUIREMENTS = ["nltk>=3.9", "numpy>=1.26"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ def _log_candidate(record: CandidateRecord, datasets: dict[str, Any], champion: 
             artifacts={"model": str(record.model_dir)},
             code_paths=[str(PACKAGE_DIR)],
             input_example=["A gripping, beautifully acted film.", "Dull and far too long."],
-            pip_requirements=SERVING_REQUIREMENTS,
+            pip_requirements=str(REQUIREMENTS),  # what loading it needs, pinned as the image pins it
             registered_model_name=registered_model if is_champion else None,
         )
 
