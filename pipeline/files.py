@@ -41,7 +41,10 @@ def staged(path: Path) -> Iterator[Path]:
 def write_json(path: Path, data: Any, *, compact: bool = False) -> None:
     """Sorted keys so equal content gives equal bytes (DVC hashes); `compact` for bulky weights."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, sort_keys=True, **({"separators": (",", ":")} if compact else {"indent": 2}))
+    if compact:
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    else:
+        text = json.dumps(data, sort_keys=True, indent=2)
     path.write_text(text + "\n", encoding="utf-8")
 
 

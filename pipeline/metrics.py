@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sklearn import metrics
@@ -23,13 +24,18 @@ def predicted_labels(probabilities: Sequence[dict[str, float]]) -> list[str]:
     return [max(LABELS, key=p.__getitem__) for p in probabilities]
 
 
-def scores(actual: Sequence[str], probabilities: Sequence[dict[str, float]]) -> dict:
+def scores(actual: Sequence[str], probabilities: Sequence[dict[str, float]]) -> dict[str, Any]:
     """Accuracy, macro F1, ROC AUC and per-class precision/recall/F1 (the confusion matrix is a plot)."""
     predicted = predicted_labels(probabilities)
-    precision, recall, f1, support = metrics.precision_recall_fscore_support(
-        actual, predicted, labels=list(LABELS), zero_division=0
+    # scikit-learn's hint says zero_division is a str; its documentation (and code) take 0 as well.
+    columns = metrics.precision_recall_fscore_support(
+        actual,
+        predicted,
+        labels=list(LABELS),
+        zero_division=0,  # pyright: ignore[reportArgumentType]
     )
-    result = {
+    precision, recall, f1, support = (np.asarray(column, dtype=float) for column in columns)
+    result: dict[str, Any] = {
         "accuracy": float(metrics.accuracy_score(actual, predicted)),
         "f1_macro": float(np.mean(f1)),
         "roc_auc": float(metrics.roc_auc_score([a == POSITIVE for a in actual], positive_scores(probabilities))),

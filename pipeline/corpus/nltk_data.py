@@ -87,6 +87,7 @@ def corpus(name: str) -> CorpusReader:
 
 def stopwords(language: str) -> tuple[str, ...]:
     reader = corpus("stopwords")
+    assert isinstance(reader, WordListCorpusReader)  # CORPORA says so; this tells the type checker
     if language not in reader.fileids():
         raise PipelineError(f"NLTK has no stopword list '{language}'; known: {', '.join(reader.fileids())}")
     return tuple(reader.words(language))

@@ -196,11 +196,12 @@ def push(p: ImageParams, bento_json: Path, registry: Registry) -> list[str]:
     with _scratch_folder() as scratch:
         for tag in dict.fromkeys((version, commit)):
             destination = f"{registry.host}/{p.repository}:{tag}"
+            done = None
             for command in local.push_commands(destination, registry, scratch):
                 done = _run(command, env=local.environment(registry, scratch))
                 if done.returncode != 0:
                     break
-            if done.returncode != 0:
+            if done is not None and done.returncode != 0:
                 reason = _last_line(done)
                 if refusal := AUTH_FAILURE.search(reason):
                     who = f"user {registry.username!r}" if registry.username else f"{local.tool}'s own login"

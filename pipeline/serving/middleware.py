@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 
 class ClientErrorsAreNotServerErrors(logging.Filter):
     """BentoML logs each 400 at ERROR with a traceback; a client's bad input is INFO, one line."""
@@ -24,11 +26,11 @@ class RequestGuard:
     read (BentoML has no limit), and a POST that is not JSON gets 415 (multipart without a boundary
     was a 500 inside BentoML's form parser)."""
 
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
@@ -43,7 +45,7 @@ class RequestGuard:
         received = 0
         started = False
 
-        async def counted_receive():
+        async def counted_receive() -> Message:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
@@ -51,7 +53,7 @@ class RequestGuard:
                 raise _TooLarge
             return message
 
-        async def tracked_send(message) -> None:
+        async def tracked_send(message: Message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)
@@ -67,7 +69,7 @@ class RequestGuard:
         return f"request body is over {self.max_bytes:,} bytes (SENTIMENT_MAX_BODY_BYTES)"
 
     @staticmethod
-    async def _refuse(send, status: int, message: str) -> None:
+    async def _refuse(send: Send, status: int, message: str) -> None:
         body = json.dumps({"error": message})
         await send(
             {

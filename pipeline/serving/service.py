@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import bentoml
 from pydantic import AfterValidator, Field
@@ -43,12 +43,12 @@ def model_tag() -> str:
         raise PipelineError(f"{PACKAGED} is unreadable ({error}); run `dvc repro -f package`") from None
 
 
-def workers() -> int | str:
+def workers() -> int | Literal["cpu_count"]:
     """SENTIMENT_WORKERS as BentoML takes it: a count, or "cpu_count" for one per CPU."""
     value = os.environ.get("SENTIMENT_WORKERS", "cpu_count")
     if value != "cpu_count" and not (value.isdigit() and int(value) > 0):
         raise PipelineError(f"SENTIMENT_WORKERS must be a positive number or cpu_count, not {value!r}")
-    return value if value == "cpu_count" else int(value)
+    return "cpu_count" if value == "cpu_count" else int(value)
 
 
 Review = Annotated[str, AfterValidator(check_text), Field(description="A review as a user wrote it, raw")]
@@ -101,4 +101,5 @@ class SentimentService:
         return predictions(self.model, texts, self.tag)
 
 
-SentimentService.add_asgi_middleware(RequestGuard, max_bytes=MAX_BODY_BYTES)
+# BentoML's hint wants a factory protocol; a Starlette-style middleware class is what its docs pass.
+SentimentService.add_asgi_middleware(RequestGuard, max_bytes=MAX_BODY_BYTES)  # pyright: ignore[reportArgumentType]

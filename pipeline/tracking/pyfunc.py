@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import mlflow
-from mlflow.pyfunc import PythonModel
+from mlflow.models import set_model
+from mlflow.pyfunc.model import PythonModel
 from pydantic import BaseModel
 
 from pipeline.model import SentimentModel, load
@@ -31,9 +31,15 @@ class SentimentPyfunc(PythonModel):
     def load_context(self, context: Any) -> None:
         self.model = load(Path(context.artifacts["model"]))
 
-    def predict(self, context: Any, model_input: list[str], params: dict | None = None) -> list[Prediction]:  # noqa: ARG002 (pyfunc signature)
+    # MLflow reads this signature's hints to infer the model's input and output schema; its base class says None.
+    def predict(  # pyright: ignore[reportIncompatibleMethodOverride]
+        self,
+        context: Any,  # noqa: ARG002 (pyfunc signature)
+        model_input: list[str],
+        params: dict | None = None,  # noqa: ARG002
+    ) -> list[Prediction]:
         probabilities = self.model.predict_proba(model_input)
         return [Prediction(label=max(p, key=p.__getitem__), **p) for p in probabilities]
 
 
-mlflow.models.set_model(SentimentPyfunc())
+set_model(SentimentPyfunc())

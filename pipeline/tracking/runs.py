@@ -15,6 +15,8 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.data.pandas_dataset import from_pandas
+from mlflow.exceptions import MlflowException
 
 from pipeline.errors import PipelineError
 from pipeline.files import read_jsonl
@@ -55,11 +57,11 @@ def _datasets(prepared: Path, source: str) -> dict[str, Any]:
     result = {}
     for split in ("train", "test"):
         path = prepared / f"{split}.jsonl"
-        frame = pd.DataFrame(read_jsonl(path))[["id", "text", "label"]]
+        frame = pd.DataFrame(read_jsonl(path), columns=["id", "text", "label"])
         with warnings.catch_warnings():
             # MLflow registers the local-file source twice and warns that a path is ambiguous.
             warnings.filterwarnings("ignore", "The specified dataset source can be interpreted", UserWarning)
-            result[split] = mlflow.data.from_pandas(frame, source=str(path), name=f"{source}:{split}", targets="label")
+            result[split] = from_pandas(frame, source=str(path), name=f"{source}:{split}", targets="label")
     return result
 
 
@@ -117,7 +119,7 @@ def log_pipeline(
         client.set_registered_model_alias(registered_model, CHAMPION_ALIAS, version)
         client.set_model_version_tag(registered_model, version, "candidate", champion)
         client.set_model_version_tag(registered_model, version, "labels", ",".join(LABELS))
-    except mlflow.exceptions.MlflowException as error:
+    except MlflowException as error:
         raise PipelineError(f"MLflow at {mlflow.get_tracking_uri()}: {error.message.splitlines()[0]}") from None
     return {
         "experiment": experiment,
@@ -136,6 +138,6 @@ def log_baseline(name: str, experiment: str, settings: dict[str, Any], result: d
         with mlflow.start_run(run_name=name, tags={"role": "baseline", "baseline": name}) as run:
             mlflow.log_params(flatten(settings))
             mlflow.log_metrics({key: float(value) for key, value in flatten(result, "test_").items()})
-    except mlflow.exceptions.MlflowException as error:
+    except MlflowException as error:
         raise PipelineError(f"MLflow at {mlflow.get_tracking_uri()}: {error.message.splitlines()[0]}") from None
     return run.info.run_id
