@@ -98,7 +98,7 @@ def test_image_carries_only_serving_packages_and_is_small(project: Project, imag
     )
     assert "sklearn" not in folders.split()
     size = int(checked(["podman", "image", "inspect", "--format", "{{.Size}}", image], project.env))
-    print(f"\nimage {image}: {size / 1e6:.0f} MB")  # noqa: T201 (the figure the README quotes; pytest -s shows it)
+    print(f"\nimage {image}: {size / 1e6:.0f} MB")  # noqa: T201 (the figure docs/deploy.md quotes; pytest -s shows it)
     assert size <= MAX_IMAGE_BYTES, f"the image is {size / 1e6:.0f} MB"
 
 

@@ -1,4 +1,4 @@
-"""A tracking server keeping artifacts in S3 (moto), as README "Data and MLflow artifacts on S3" describes."""
+"""A tracking server keeping artifacts in S3 (moto), as docs/deploy.md "Data and MLflow artifacts on S3" describes."""
 
 from __future__ import annotations
 
