@@ -1,6 +1,7 @@
 """The `sentiment` command: one subcommand per DVC stage. It parses, sets up logging and calls.
 
-Paths come from dvc.yaml on the command line; numbers come from one params.yaml section each.
+Paths come from dvc.yaml on the command line; numbers come from one params.yaml section each; `image` and
+`deploy` read deploy.yaml, which is not a DVC params file, so changing a deploy setting reruns no stage.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pipeline.errors import PipelineError
 from pipeline.params import DEFAULT_PATH, load_section, read_params
 
 log = logging.getLogger("pipeline")
+
+DEPLOY_SETTINGS = Path("deploy.yaml")
 
 QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "git", "matplotlib", "numexpr")
 
@@ -56,7 +59,7 @@ def _select(args: argparse.Namespace) -> None:
     shared["train"] = {key: value for key, value in everything["train"].items() if key != "candidates"}
     select(
         load_section(SelectParams, "select", args.params),
-        train.candidates,
+        train.specs(),
         args.candidates,
         args.metrics,
         args.plots,
@@ -92,13 +95,13 @@ def _package(args: argparse.Namespace) -> None:
 def _image_build(args: argparse.Namespace) -> None:
     from pipeline.deploy.image import ImageParams, build
 
-    build(load_section(ImageParams, "image", args.params), args.bento_json, args.base_image, args.builder)
+    build(load_section(ImageParams, "image", args.deploy_settings), args.bento_json, args.base_image, args.builder)
 
 
 def _image_push(args: argparse.Namespace) -> None:
     from pipeline.deploy.image import ImageParams, choose_registry, push
 
-    p = load_section(ImageParams, "image", args.params)
+    p = load_section(ImageParams, "image", args.deploy_settings)
     registry = choose_registry(
         p,
         args.registry,
@@ -111,7 +114,7 @@ def _image_push(args: argparse.Namespace) -> None:
 
 
 def add_image_commands(commands: argparse._SubParsersAction) -> None:
-    """`sentiment image build|push`: settings in params.yaml `image:`, per-machine choices as options."""
+    """`sentiment image build|push`: settings in deploy.yaml `image:`, per-machine choices as options."""
     image = commands.add_parser("image", help="build the packaged bento's OCI image, or push it")
     actions = image.add_subparsers(dest="action", required=True, metavar="ACTION")
     bento_json = {
@@ -154,7 +157,7 @@ def _deploy_lambda(args: argparse.Namespace) -> None:
     from pipeline.deploy.lambda_function import build_lambda_zip, deploy_lambda
     from pipeline.deploy.settings import DeployParams
 
-    p = load_section(DeployParams, "deploy", args.params)
+    p = load_section(DeployParams, "deploy", args.deploy_settings)
     archive = build_lambda_zip(args.champion, args.bento_json, args.zip)
     deploy_lambda(p, archive, dry_run=args.dry_run)
 
@@ -164,8 +167,8 @@ def _deploy_ecs(args: argparse.Namespace) -> None:
     from pipeline.deploy.image import ImageParams, bento_tag
     from pipeline.deploy.settings import DeployParams, record
 
-    p = load_section(DeployParams, "deploy", args.params)
-    repository = load_section(ImageParams, "image", args.params).repository
+    p = load_section(DeployParams, "deploy", args.deploy_settings)
+    repository = load_section(ImageParams, "image", args.deploy_settings).repository
     tag = args.image or bento_tag(args.bento_json).split(":", 1)[1]
     done = deploy_ecs(p, repository, tag, dry_run=args.dry_run)
     if done:
@@ -176,7 +179,7 @@ def _deploy_site(args: argparse.Namespace) -> None:
     from pipeline.deploy.settings import DeployParams, api_url_from, record
     from pipeline.deploy.site import deploy_site
 
-    p = load_section(DeployParams, "deploy", args.params)
+    p = load_section(DeployParams, "deploy", args.deploy_settings)
     done = deploy_site(p, args.frontend, args.api_url or api_url_from(args.output), dry_run=args.dry_run)
     if done:
         record(args.output, "site", done)
@@ -186,13 +189,13 @@ def _deploy_storage(args: argparse.Namespace) -> None:
     from pipeline.deploy.settings import DeployParams, record
     from pipeline.deploy.site import deploy_storage
 
-    done = deploy_storage(load_section(DeployParams, "deploy", args.params), dry_run=args.dry_run)
+    done = deploy_storage(load_section(DeployParams, "deploy", args.deploy_settings), dry_run=args.dry_run)
     if done:
         record(args.output, "storage", done)
 
 
 def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
-    """`sentiment deploy ecs|site|lambda`: settings in params.yaml `deploy:`, credentials from the AWS chain."""
+    """`sentiment deploy ecs|site|lambda`: settings in deploy.yaml `deploy:`, credentials from the AWS chain."""
     deploy = commands.add_parser("deploy", help="deploy the champion to AWS")
     targets = deploy.add_subparsers(dest="target", required=True, metavar="TARGET")
     output = {
@@ -246,7 +249,14 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="sentiment", description=__doc__.splitlines()[0])
-    top.add_argument("--params", type=Path, default=DEFAULT_PATH, help="params file (default: %(default)s)")
+    top.add_argument("--params", type=Path, default=DEFAULT_PATH, help="stage params (default: %(default)s)")
+    top.add_argument(
+        "--deploy-settings",
+        type=Path,
+        default=DEPLOY_SETTINGS,
+        metavar="PATH",
+        help="`image` and `deploy` settings (default: %(default)s)",
+    )
     top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

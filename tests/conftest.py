@@ -37,7 +37,7 @@ NEUTRAL = ["film", "story", "plot", "actor", "scene", "director", "script", "mus
 TINY_STOPWORDS = ["the", "a", "and", "is", "was", "it", "this", "of", "not", "no"]
 REVIEWS_PER_LABEL = 12
 # What `dvc repro` needs from a clone.
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "pyproject.toml", "bentofile.yaml")
+PROJECT_FILES = ("dvc.yaml", "params.yaml", "deploy.yaml", "pyproject.toml", "bentofile.yaml")
 PROJECT_FOLDERS = ("pipeline", "frontend")
 
 

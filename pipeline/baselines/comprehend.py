@@ -9,11 +9,13 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from pipeline.errors import PipelineError
 from pipeline.model import LABELS
+from pipeline.params import Params
 
 log = logging.getLogger(__name__)
 
@@ -27,30 +29,20 @@ MINIMUM_UNITS = 3
 # Error codes worth waiting out; anything else (access denied, bad request) will not get better.
 RETRYABLE = frozenset({"ThrottlingException", "TooManyRequestsException", "InternalServerException"})
 # Where the score of an undecided class goes: all to one label, or half to each.
-UNDECIDED_TARGETS = ("negative", "positive", "split")
+UndecidedTarget = Literal["negative", "positive", "split"]
 
 
-@dataclass(frozen=True)
-class ComprehendParams:
+class ComprehendParams(Params):
     enabled: bool = False  # the params opt-in; `--yes` on the command line is the other
-    max_documents: int = 0  # the most test documents sent (label-balanced); 0 refuses to run
-    price_per_unit_usd: float = 0.0001  # only for the estimate logged before any call
+    max_documents: int = Field(0, ge=0)  # the most test documents sent (label-balanced); 0 refuses to run
+    price_per_unit_usd: float = Field(0.0001, ge=0)  # only for the estimate logged before any call
     language: str = "en"
-    neutral: str = "split"  # where NEUTRAL's score goes: one of UNDECIDED_TARGETS
-    mixed: str = "split"
+    neutral: UndecidedTarget = "split"  # where NEUTRAL's score goes
+    mixed: UndecidedTarget = "split"
     region: str | None = None  # None: the standard AWS chain (AWS_REGION, ~/.aws/config)
     endpoint_url: str | None = None  # None: AWS itself; a URL for a local stand-in
-    max_attempts: int = 6  # calls per request before a throttled run gives up
-    backoff_s: float = 1.0  # the first wait; it doubles after each throttled attempt
-
-    def __post_init__(self) -> None:
-        for key in ("neutral", "mixed"):
-            if getattr(self, key) not in UNDECIDED_TARGETS:
-                raise PipelineError(
-                    f"baseline.comprehend.{key} is {getattr(self, key)!r}; choose one of {', '.join(UNDECIDED_TARGETS)}"
-                )
-        if self.max_attempts < 1:
-            raise PipelineError("baseline.comprehend.max_attempts must be at least 1")
+    max_attempts: int = Field(6, ge=1)  # calls per request before a throttled run gives up
+    backoff_s: float = Field(1.0, ge=0)  # the first wait; it doubles after each throttled attempt
 
 
 def truncate_utf8(text: str, limit: int = MAX_DOCUMENT_BYTES) -> str:

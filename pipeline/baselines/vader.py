@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+
+from pydantic import Field
 
 from pipeline.corpus.nltk_data import vader_lexicon
-from pipeline.errors import PipelineError
+from pipeline.params import Params
 from pipeline.progress import logged
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class VaderParams:
+class VaderParams(Params):
     # The compound score (-1..1) that maps to P(positive) = 0.5. 0 is the lexicon's own midpoint.
-    positive_threshold: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not -1 < self.positive_threshold < 1:
-            raise PipelineError(
-                f"baseline.vader.positive_threshold must be between -1 and 1, not {self.positive_threshold}"
-            )
+    # Strictly inside -1..1: compound_probabilities() divides by the threshold's distance to each end.
+    positive_threshold: float = Field(0.0, gt=-1, lt=1)
 
 
 def compound_probabilities(compound: float, threshold: float) -> dict[str, float]:

@@ -21,8 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pydantic import field_validator
+
 from pipeline.errors import PipelineError
 from pipeline.files import read_json
+from pipeline.params import Params
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +41,22 @@ QUIET_BENTOML = "ignore:The parameter --quiet is used more than once:UserWarning
 NAME_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 
 
-@dataclass(frozen=True)
-class ImageParams:
+class ImageParams(Params):
+    """deploy.yaml `image:`; where to push is a per-machine choice, so it is an option, never a setting here."""
+
     repository: str = "sentiment"  # the image's name, locally and in the registry
     region: str | None = None  # ECR only; None: the standard AWS chain
     endpoint_url: str | None = None  # ECR API; None: AWS itself
 
-    def __post_init__(self) -> None:
-        if not re.fullmatch(f"{NAME_PART}(?:/{NAME_PART})*", self.repository):
-            raise PipelineError(f"image.repository {self.repository!r} is not an image name (lower case, a/b/c)")
-        first = self.repository.split("/")[0]
-        if "/" in self.repository and ("." in first or first == "localhost"):
-            raise PipelineError(
-                f"image.repository {self.repository!r} names a registry host; give the host with --registry"
-            )
+    @field_validator("repository")
+    @classmethod
+    def _image_name(cls, repository: str) -> str:
+        if not re.fullmatch(f"{NAME_PART}(?:/{NAME_PART})*", repository):
+            raise ValueError("an image name (lower case, a/b/c)")
+        first = repository.split("/")[0]
+        if "/" in repository and ("." in first or first == "localhost"):
+            raise ValueError("an image name without a registry host; give the host with --registry")
+        return repository
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, field_validator, model_validator
+
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, write_json
+from pipeline.params import Params
 
 log = logging.getLogger(__name__)
 
@@ -36,58 +38,74 @@ DASH_WEBSITE_REGIONS = {"us-east-1", "us-west-1", "us-west-2", "eu-west-1", "ap-
 ELB_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?")  # ALB and target group names
 
 
-@dataclass(frozen=True)
-class DeployParams:
+class DeployParams(Params):
+    """deploy.yaml `deploy:`; each command reads it whole, so one bad value stops every target alike."""
+
     region: str = "us-east-1"
     endpoint_url: str | None = None  # None: AWS itself; a URL for a local stand-in (moto)
     lambda_function: str = "movie-reviews-sentiment"
     lambda_role: str = "movie-reviews-sentiment-lambda"  # created with basic execution rights if missing
-    lambda_memory_mb: int = 512
-    lambda_timeout_s: int = 15
+    lambda_memory_mb: int = Field(512, ge=128, le=10240)  # Lambda's own limits
+    lambda_timeout_s: int = Field(15, ge=1, le=900)
     # Origins allowed to call the API from a browser, besides the S3 site's own (see allowed_origins()).
-    cors_origins: tuple[str, ...] = ()
+    # Not strict: a YAML list is the natural way to write it, and a tuple keeps the model frozen all through.
+    cors_origins: tuple[str, ...] = Field((), strict=False)
     # ECS on Fargate behind an Application Load Balancer: sentiment deploy ecs
     ecs_cluster: str = "movie-reviews-sentiment"
     ecs_service: str = "movie-reviews-sentiment"
     ecs_task_family: str = "movie-reviews-sentiment"
     ecs_execution_role: str = "movie-reviews-sentiment-ecs-execution"
-    container_port: int = 3000
+    container_port: int = Field(3000, ge=1, le=65535)
     cpu_units: int = 512
     memory_mb: int = 1024
     desired_tasks: int = 2
-    min_tasks: int = 1
+    min_tasks: int = Field(1, ge=1)
     max_tasks: int = 4
-    target_cpu_percent: float = 60.0
-    scale_in_cooldown_s: int = 300
-    scale_out_cooldown_s: int = 60
-    min_healthy_percent: int = 100
-    max_percent: int = 200
-    health_check_grace_period_s: int = 60
+    target_cpu_percent: float = Field(60.0, gt=0, le=100)
+    scale_in_cooldown_s: int = Field(300, ge=0)
+    scale_out_cooldown_s: int = Field(60, ge=0)
+    min_healthy_percent: int = Field(100, ge=0, le=100)
+    max_percent: int = Field(200, ge=100)
+    health_check_grace_period_s: int = Field(60, ge=0)
     log_group: str = "/ecs/movie-reviews-sentiment"
     log_retention_days: int = 14
     load_balancer: str = "movie-reviews-sentiment"
     target_group: str = "movie-reviews-sentiment"
-    listener_port: int = 80
+    listener_port: int = Field(80, ge=1, le=65535)
     # The page on S3: sentiment deploy site
     site_bucket: str | None = "movie-reviews-sentiment-site"
-    site_max_age_s: int = 300
+    site_max_age_s: int = Field(300, ge=0)
     # DVC remote and MLflow artifacts (.dvc/config names the same bucket)
     storage_bucket: str = "movie-reviews-sentiment-storage"
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
-        if "*" in self.cors_origins:
-            raise PipelineError("deploy.cors_origins must list origins; '*' would let any site call the API")
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        if "*" in origins:
+            raise ValueError("a list of origins, never '*': '*' would let any site call the API")
+        return origins
+
+    @field_validator("load_balancer", "target_group")
+    @classmethod
+    def _elb_name(cls, name: str) -> str:
+        if not ELB_NAME.fullmatch(name):
+            raise ValueError("1-32 letters, digits or inner hyphens (an AWS load balancer or target group name)")
+        return name
+
+    @model_validator(mode="after")
+    def _fits_fargate_and_scaling(self) -> DeployParams:
+        """Across keys, so the message names them: no single value is wrong on its own."""
         if self.memory_mb not in FARGATE_SIZES.get(self.cpu_units, ()):
-            raise PipelineError(
-                f"deploy: Fargate has no task size of {self.cpu_units} CPU units with {self.memory_mb} MB; "
+            raise ValueError(
+                f"Fargate has no task size of {self.cpu_units} CPU units with {self.memory_mb} MB; "
                 f"cpu_units is one of {sorted(FARGATE_SIZES)} and memory_mb one its size allows"
             )
-        if not 1 <= self.min_tasks <= self.desired_tasks <= self.max_tasks:
-            raise PipelineError("deploy: need 1 <= min_tasks <= desired_tasks <= max_tasks")
-        for key in ("load_balancer", "target_group"):
-            if not ELB_NAME.fullmatch(getattr(self, key)):
-                raise PipelineError(f"deploy.{key} must be 1-32 letters, digits or inner hyphens")
+        if not self.min_tasks <= self.desired_tasks <= self.max_tasks:
+            raise ValueError(
+                f"needs min_tasks <= desired_tasks <= max_tasks, got {self.min_tasks}, {self.desired_tasks}, "
+                f"{self.max_tasks}"
+            )
+        return self
 
 
 def site_url(p: DeployParams) -> str | None:

@@ -5,11 +5,11 @@ dvc.yaml: sentiment baseline vader data/prepared metrics/baselines/vader.json
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pydantic import Field
 
 from pipeline.baselines import comprehend as aws
 from pipeline.baselines.vader import VaderParams, vader
@@ -17,7 +17,7 @@ from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
 from pipeline.files import staged, write_json
 from pipeline.metrics import scores
-from pipeline.params import build
+from pipeline.params import Params
 from pipeline.tracking.runs import log_baseline
 
 log = logging.getLogger(__name__)
@@ -25,17 +25,9 @@ log = logging.getLogger(__name__)
 BASELINES = ("vader", "comprehend")
 
 
-@dataclass(frozen=True)
-class BaselineParams:
-    vader: VaderParams = field(default_factory=VaderParams)
-    comprehend: aws.ComprehendParams = field(default_factory=aws.ComprehendParams)
-
-    def __post_init__(self) -> None:
-        """params.yaml gives plain mappings; build() names a misspelt key as baseline.<name>."""
-        for name, cls in (("vader", VaderParams), ("comprehend", aws.ComprehendParams)):
-            value = getattr(self, name)
-            if not isinstance(value, cls):
-                object.__setattr__(self, name, build(cls, value, f"baseline.{name}"))
+class BaselineParams(Params):
+    vader: VaderParams = Field(default_factory=VaderParams)
+    comprehend: aws.ComprehendParams = Field(default_factory=aws.ComprehendParams)
 
 
 def baseline(
@@ -51,10 +43,10 @@ def baseline(
     _, texts, actual = read_split(prepared / "test.jsonl")
     if name == "vader":
         probabilities = vader(texts, p.vader)
-        settings = dataclasses.asdict(p.vader)
+        settings = p.vader.model_dump()
     else:
         actual, probabilities = aws.score(texts, actual, p.comprehend, confirmed)
-        settings = dataclasses.asdict(p.comprehend)
+        settings = p.comprehend.model_dump()
     result = scores(actual, probabilities)
     with staged(metrics_out) as metrics_file:
         write_json(metrics_file, result)

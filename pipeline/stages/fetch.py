@@ -11,7 +11,6 @@ import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -21,6 +20,7 @@ from pipeline.corpus import nltk_data
 from pipeline.errors import PipelineError
 from pipeline.files import sha256, staged, write_json, write_jsonl
 from pipeline.model import LABELS, normalize_label
+from pipeline.params import Params
 from pipeline.progress import logged
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,7 @@ log = logging.getLogger(__name__)
 NLTK_PREFIX = "nltk:"
 
 
-@dataclass(frozen=True)
-class FetchParams:
+class FetchParams(Params):
     # "nltk:movie_reviews", "nltk:sentence_polarity", or a .csv/.jsonl path or URL whose rows
     # have `text` and `label` (pos/neg, positive/negative or 1/0) and optionally `id`.
     source: str = "nltk:movie_reviews"

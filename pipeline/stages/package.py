@@ -9,18 +9,17 @@ import hashlib
 import logging
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, staged, write_json
+from pipeline.params import Params
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class PackageParams:
+class PackageParams(Params):
     model_name: str = "movie-reviews-sentiment"  # the BentoML model store's name for the champion
     bentofile: str = "bentofile.yaml"
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import Field
 
 from pipeline.errors import PipelineError
 from pipeline.files import read_jsonl, staged, write_json, write_jsonl
 from pipeline.model import LABELS
+from pipeline.params import Params
 
 log = logging.getLogger(__name__)
 
@@ -18,9 +20,8 @@ log = logging.getLogger(__name__)
 SHUFFLE_ORDER = tuple(reversed(LABELS))
 
 
-@dataclass(frozen=True)
-class PrepareParams:
-    test_fraction: float = 0.2  # share of each label held out for the final test score
+class PrepareParams(Params):
+    test_fraction: float = Field(0.2, gt=0, lt=1)  # share of each label held out for the final test score
     seed: int = 0  # 0 with 0.2 is the seed project's split: first 800 of each label train
 
 

@@ -9,26 +9,35 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import Field, field_validator
 
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, staged, write_json
 from pipeline.metrics import CV_KEYS
+from pipeline.params import Params
 from pipeline.tracking.runs import CandidateRecord, log_pipeline
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class SelectParams:
+class SelectParams(Params):
     # A key of each candidate's cv.json: scored by k-fold CV on the train split, never on test.
     metric: str = "accuracy"
     # Fail the run rather than ship a model worse than this (chance is 0.5).
-    min_value: float = 0.6
+    min_value: float = Field(0.6, ge=0, le=1)
     experiment: str = "movie-reviews-sentiment"
     registered_model: str = "movie-reviews-sentiment"
+
+    @field_validator("metric")
+    @classmethod
+    def _a_cv_score(cls, metric: str) -> str:
+        """On loading too, not only in choose(), so the message names the file and the key as for any other value."""
+        if metric not in CV_KEYS:
+            raise ValueError(f"a CV score of the train split: one of {', '.join(CV_KEYS)}")
+        return metric
 
 
 def choose(cv: dict[str, dict[str, float]], metric: str, min_value: float) -> str:

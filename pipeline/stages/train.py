@@ -8,11 +8,11 @@ from __future__ import annotations
 import copy
 import logging
 import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ConfigDict, Field, field_validator
 from sklearn.model_selection import StratifiedKFold
 
 from pipeline.corpus import nltk_data
@@ -20,39 +20,69 @@ from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
 from pipeline.files import staged, write_json
 from pipeline.metrics import CV_KEYS, scores
-from pipeline.model import LABELS, SentimentModel, create
+from pipeline.model import LABELS, MODELS, SentimentModel, create
+from pipeline.params import Params
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class TrainParams:
+class CandidateSpec(Params):
+    """One entry of train.candidates: a kind, and as its other keys only the options that differ from the kind's
+    defaults. The options are the model class's to check (pipeline.model.create), so none are listed here."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str  # a key of pipeline.model.MODELS
+
+    @field_validator("kind")
+    @classmethod
+    def _known(cls, kind: str) -> str:
+        if kind not in MODELS:
+            raise ValueError(f"a model kind: one of {', '.join(sorted(MODELS))}")
+        return kind
+
+
+class TrainParams(Params):
     # Selection data: k-fold CV on the train split, so choosing a winner never sees the test split.
-    cv_folds: int = 5
+    cv_folds: int = Field(5, ge=2)
     cv_seed: int = 42
     # For comparison with published results only: stratified k-fold CV over the whole corpus (train +
     # test splits), written under "corpus_cv" in cv.json. It sees the test split, so select never
     # reads it (select.metric must be a top-level CV score). 0 skips it.
-    corpus_cv_folds: int = 0
+    corpus_cv_folds: int = Field(0, ge=0)
     # Temperature scaling: multiply a linear model's scores by the factor that best fits the out-of-fold
     # scores of the train-split CV, so its probabilities mean something. Labels and metrics do not change.
     calibrate_scores: bool = True
-    # name -> {kind: a key of pipeline.model.MODELS, ...that class's options}
-    candidates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    candidates: dict[str, CandidateSpec] = Field(default_factory=dict)
+
+    @field_validator("corpus_cv_folds")
+    @classmethod
+    def _skipped_or_folds(cls, folds: int) -> int:
+        if folds == 1:
+            raise ValueError("0 to skip the corpus CV, or a whole number of at least 2")
+        return folds
+
+    def specs(self) -> dict[str, dict[str, Any]]:
+        """Each candidate as params.yaml writes it, for select and MLflow, which must not import this stage."""
+        return {name: spec.model_dump() for name, spec in self.candidates.items()}
 
 
 def candidate(p: TrainParams, name: str) -> tuple[str, dict[str, Any]]:
-    """The candidate's kind and constructor options, with a stopword language turned into its list."""
+    """The candidate's kind and constructor options, with a stopword language turned into its list.
+
+    The options are tried on an unfitted model here, so a misspelt one is named with its candidate before any
+    corpus is read."""
     if name not in p.candidates:
         raise PipelineError(f"no candidate '{name}' in train.candidates; known: {', '.join(sorted(p.candidates))}")
-    spec = copy.deepcopy(p.candidates[name])
-    if not isinstance(spec, dict) or "kind" not in spec:
-        raise PipelineError(f"train.candidates.{name} needs a 'kind'")
-    kind = spec.pop("kind")
-    features = spec.get("features") or {}
-    if isinstance(features.get("stopwords"), str):
+    spec = p.candidates[name]
+    options = copy.deepcopy(spec.model_extra or {})
+    features = options.get("features")
+    if isinstance(features, dict) and isinstance(features.get("stopwords"), str):
         features["stopwords"] = nltk_data.stopwords(features["stopwords"])
-    return kind, spec
+    try:
+        create(spec.kind, options)
+    except PipelineError as error:
+        raise PipelineError(f"train.candidates.{name}: {error}") from None
+    return spec.kind, options
 
 
 def cross_validate(

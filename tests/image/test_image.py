@@ -174,16 +174,17 @@ def test_ecr_push_creates_the_repository_once_and_logs_in_with_its_token(
     import boto3
 
     aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    params = yaml.safe_load((project.folder / "params.yaml").read_text())
-    params["image"].update(region="us-east-1", endpoint_url=moto_endpoint)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    settings = yaml.safe_load((project.folder / "deploy.yaml").read_text())
+    settings["image"].update(region="us-east-1", endpoint_url=moto_endpoint)
+    (tmp_path / "deploy.yaml").write_text(yaml.safe_dump(settings))
     ecr = boto3.client("ecr", region_name="us-east-1", endpoint_url=moto_endpoint, aws_access_key_id="testing",
                        aws_secret_access_key="testing")  # fmt: skip
     token = base64.b64decode(ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]).decode()
     user, _, password = token.partition(":")
     # The stand-in for ECR's registry accepts only the token's credentials: the push must have decoded them.
     with registry(tmp_path / "registry", users={user: password}) as host:
-        push = ("--params", str(tmp_path / "params.yaml"), "image", "push", "--ecr", "--registry", host, "--insecure")
+        settings_option = ("--deploy-settings", str(tmp_path / "deploy.yaml"))
+        push = (*settings_option, "image", "push", "--ecr", "--registry", host, "--insecure")
         first = project.sentiment(*push, env={**project.env, **aws})
         second = project.sentiment(*push, env={**project.env, **aws})
         assert first.returncode == 0, first.stderr[-3000:]

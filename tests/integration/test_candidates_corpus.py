@@ -34,7 +34,7 @@ def test_exported_candidates_equal_their_estimators(full_corpus: Path, tmp_path:
     _, texts, labels = read_split(tmp_path / "prepared" / "train.jsonl")
     _, test_texts, test_labels = read_split(tmp_path / "prepared" / "test.jsonl")
     params = load_section(TrainParams, "train", REPO / "params.yaml")
-    names = [name for name, spec in params.candidates.items() if spec["kind"] in LINEAR_KINDS]
+    names = [name for name, spec in params.candidates.items() if spec.kind in LINEAR_KINDS]
     assert names, "params.yaml has no n-gram candidate"
     for name in names:
         kind, options = candidate(params, name)

@@ -182,9 +182,9 @@ def test_cli_hands_the_ecs_url_to_the_site_and_one_origin_list_to_both(
     moto_endpoint: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = {"region": "us-east-1", "endpoint_url": moto_endpoint, "cors_origins": ["https://team.example"]}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"image": {"repository": "sentiment"}, "deploy": settings}))
+    (tmp_path / "deploy.yaml").write_text(yaml.safe_dump({"image": {"repository": "sentiment"}, "deploy": settings}))
     output = tmp_path / "build" / "deploy.json"
-    common = ["--params", str(tmp_path / "params.yaml"), "deploy"]
+    common = ["--deploy-settings", str(tmp_path / "deploy.yaml"), "deploy"]
     caplog.set_level(logging.INFO, logger="pipeline")
     assert main([*common, "ecs", "--image", "abc123", "--output", str(output)]) == 0
     assert main([*common, "site", "--frontend", str(REPO / "frontend"), "--output", str(output)]) == 0
@@ -231,8 +231,8 @@ def test_missing_credentials_are_one_line(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     # boto3.client() goes through one default session per process, which keeps the credentials it found first.
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"deploy": {"endpoint_url": "http://127.0.0.1:9"}}))
-    assert main(["--params", str(tmp_path / "params.yaml"), "deploy", "storage"]) == 1
+    (tmp_path / "deploy.yaml").write_text(yaml.safe_dump({"deploy": {"endpoint_url": "http://127.0.0.1:9"}}))
+    assert main(["--deploy-settings", str(tmp_path / "deploy.yaml"), "deploy", "storage"]) == 1
     (record,) = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert record.getMessage() == "sentiment deploy: storage deploy failed: Unable to locate credentials"
 

@@ -125,7 +125,7 @@ def test_unknown_candidate_kind_fails_in_one_line_and_caches_nothing(project, tm
     done = run([BIN / "dvc", "repro", "train@seed_nb"], bad, env, check=False)
     assert done.returncode != 0
     ours = [line for line in done.stderr.splitlines() if "pipeline: sentiment train" in line]
-    assert len(ours) == 1 and "unknown model kind 'svm'; known: " in ours[0]
+    assert len(ours) == 1 and "train.candidates.seed_nb.kind: got 'svm' (str); needs a model kind: one of " in ours[0]
     assert "Traceback" not in done.stderr
     assert not (bad / "models" / "candidates" / "seed_nb").exists()
     lock = bad / "dvc.lock"

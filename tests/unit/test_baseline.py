@@ -16,7 +16,7 @@ from pipeline.baselines.vader import VaderParams, compound_probabilities, vader
 from pipeline.errors import PipelineError
 from pipeline.files import read_json
 from pipeline.metrics import scores
-from pipeline.params import load_section
+from pipeline.params import load_section, parse
 from pipeline.stages.baseline import BaselineParams, baseline
 from tests.conftest import REPO, SHARED_NLTK_DATA, use_nltk_data
 
@@ -59,8 +59,8 @@ def test_compound_maps_monotonically_onto_probabilities() -> None:
     assert compound_probabilities(0.2, 0.2)["positive"] == 0.5
     ladder = [compound_probabilities(c / 10, 0.3)["positive"] for c in range(-10, 11)]
     assert ladder == sorted(ladder)
-    with pytest.raises(PipelineError, match="positive_threshold must be between -1 and 1"):
-        VaderParams(positive_threshold=1.0)
+    with pytest.raises(PipelineError, match="vader.positive_threshold: got 1.0 .*; needs a number between -1 and 1"):
+        parse(BaselineParams, {"vader": {"positive_threshold": 1.0}}, "baseline")
 
 
 def test_vader_baseline_writes_candidate_metrics_and_an_mlflow_run(
@@ -118,10 +118,10 @@ def test_params_yaml_section_and_misspelt_keys() -> None:
     assert shipped.vader == VaderParams()
     # Shipped params must never spend money: no opt-in and a zero cap.
     assert not shipped.comprehend.enabled and shipped.comprehend.max_documents == 0
-    with pytest.raises(PipelineError, match="baseline.vader: unknown key.* threshold"):
-        BaselineParams(vader={"threshold": 0.1})
-    with pytest.raises(PipelineError, match="baseline.comprehend.neutral is 'maybe'"):
-        BaselineParams(comprehend={"neutral": "maybe"})
+    with pytest.raises(PipelineError, match="baseline.vader.threshold: got an unknown key; .* positive_threshold"):
+        parse(BaselineParams, {"vader": {"threshold": 0.1}}, "baseline")
+    with pytest.raises(PipelineError, match="baseline.comprehend.neutral: got 'maybe' .*; needs one of negative, "):
+        parse(BaselineParams, {"comprehend": {"neutral": "maybe"}}, "baseline")
     with pytest.raises(PipelineError, match="unknown baseline 'textblob'; known: vader, comprehend"):
         baseline(BaselineParams(), "textblob", Path("p"), Path("o"), "tiny")
 

@@ -1,8 +1,9 @@
-"""The parts of pipeline/deploy.py that need no AWS: params checks, names, origins, the page's files."""
+"""The parts of pipeline/deploy/ that need no AWS: settings checks, names, origins, the page's files."""
 
 from __future__ import annotations
 
 import configparser
+import re
 from pathlib import Path
 
 import pytest
@@ -11,14 +12,14 @@ from pipeline.deploy.ecs import image_reference
 from pipeline.deploy.settings import DeployParams, allowed_origins, site_url
 from pipeline.deploy.site import site_files
 from pipeline.errors import PipelineError
-from pipeline.params import load_section
+from pipeline.params import load_section, parse
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_the_repositorys_params_load_and_the_dvc_remote_is_the_storage_bucket() -> None:
-    """.dvc/config cannot read params.yaml, so the bucket has two homes: this keeps them equal."""
-    p = load_section(DeployParams, "deploy", REPO / "params.yaml")
+def test_the_repositorys_settings_load_and_the_dvc_remote_is_the_storage_bucket() -> None:
+    """.dvc/config cannot read deploy.yaml, so the bucket has two homes: this keeps them equal."""
+    p = load_section(DeployParams, "deploy", REPO / "deploy.yaml")
     config = configparser.ConfigParser()
     config.read(REPO / ".dvc" / "config")
     assert config["core"]["remote"] == "storage"
@@ -49,15 +50,17 @@ def test_origins_are_the_params_list_then_the_site_once() -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"cpu_units": 512, "memory_mb": 512}, "no task size of 512 CPU units with 512 MB"),
-        ({"min_tasks": 3, "desired_tasks": 2}, "min_tasks <= desired_tasks"),
-        ({"cors_origins": ["*"]}, "'*' would let any site"),
-        ({"load_balancer": "x" * 33}, "deploy.load_balancer"),
+        ({"cpu_units": 512, "memory_mb": 512}, "deploy: Fargate has no task size of 512 CPU units with 512 MB"),
+        ({"min_tasks": 3, "desired_tasks": 2}, "deploy: needs min_tasks <= desired_tasks <= max_tasks, got 3, 2, 4"),
+        ({"cors_origins": ["*"]}, "deploy.cors_origins: got ['*'] (list); needs a list of origins, never '*'"),
+        ({"load_balancer": "x" * 33}, "deploy.load_balancer: got 'xxx"),
+        ({"cors_origins": "https://a.example"}, "deploy.cors_origins: got 'https://a.example' (str); needs a list"),
+        ({"lambda_memory_mb": "512"}, "deploy.lambda_memory_mb: got '512' (str); needs a whole number from 128 to"),
     ],
 )
-def test_bad_deploy_params_fail_early_naming_the_key(settings: dict[str, object], message: str) -> None:
-    with pytest.raises(PipelineError, match=message.replace("*", r"\*")):
-        DeployParams(**settings)
+def test_bad_deploy_settings_fail_early_naming_the_key(settings: dict[str, object], message: str) -> None:
+    with pytest.raises(PipelineError, match=re.escape(f"deploy.yaml: {message}")):
+        parse(DeployParams, settings, "deploy", "deploy.yaml")
 
 
 def test_image_reference_is_ecr_unless_given_in_full() -> None:

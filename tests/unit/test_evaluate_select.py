@@ -52,7 +52,7 @@ def test_select_registers_the_champion_and_logs_every_candidate(evaluated: Path,
     params = SelectParams(metric="accuracy", min_value=0.5, experiment="tiny", registered_model="tiny-sentiment")
     out = evaluated / "models" / "champion"
     selected = select(
-        params, TINY_TRAIN.candidates, evaluated / "models", evaluated / "metrics", evaluated / "plots", prepared, out,
+        params, TINY_TRAIN.specs(), evaluated / "models", evaluated / "metrics", evaluated / "plots", prepared, out,
         evaluated / "selected.json", run_params={"prepare_seed": 0},
     )  # fmt: skip
     assert json.loads((evaluated / "selected.json").read_text()) == selected
@@ -83,7 +83,7 @@ def test_select_names_missing_candidate_outputs(evaluated: Path, prepared: Path)
     (evaluated / "metrics" / "seed_nb" / "cv.json").unlink()
     with pytest.raises(PipelineError, match="CV scores of seed_nb is missing"):
         select(
-            SelectParams(), TINY_TRAIN.candidates, evaluated / "models", evaluated / "metrics", evaluated / "plots",
+            SelectParams(), TINY_TRAIN.specs(), evaluated / "models", evaluated / "metrics", evaluated / "plots",
             prepared, evaluated / "champion", evaluated / "selected.json",
         )  # fmt: skip
     assert not (evaluated / "champion").exists() and not (evaluated / "selected.json").exists()

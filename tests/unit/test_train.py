@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -10,9 +9,15 @@ import pytest
 from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
 from pipeline.model import load
+from pipeline.params import parse
 from pipeline.stages.select import choose
-from pipeline.stages.train import score_scale, train
+from pipeline.stages.train import TrainParams, score_scale, train
 from tests.conftest import TINY_STOPWORDS, TINY_TRAIN
+
+
+def changed(p: TrainParams, **values: object) -> TrainParams:
+    """A copy with `values` validated as if params.yaml held them (model_copy(update=...) would skip that)."""
+    return TrainParams.model_validate(p.model_dump() | values)
 
 
 def test_train_saves_a_model_and_cv_scores(prepared: Path, tmp_path: Path) -> None:
@@ -29,20 +34,22 @@ def test_train_saves_a_model_and_cv_scores(prepared: Path, tmp_path: Path) -> No
 def test_unknown_candidate_and_kind_are_named(prepared: Path, tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="no candidate 'svm'"):
         train(TINY_TRAIN, "svm", prepared, tmp_path / "model", tmp_path / "cv.json")
-    bad = dataclasses.replace(TINY_TRAIN, candidates={"x": {"kind": "svm"}})
-    with pytest.raises(PipelineError, match="unknown model kind 'svm'"):
-        train(bad, "x", prepared, tmp_path / "model", tmp_path / "cv.json")
+    with pytest.raises(PipelineError, match="train.candidates.x.kind: got 'svm' .*; needs a model kind: one of "):
+        parse(TrainParams, {"candidates": {"x": {"kind": "svm"}}}, "train")
+    misspelt = changed(TINY_TRAIN, candidates={"x": {"kind": "nbsvm", "alpah": 2}})
+    with pytest.raises(PipelineError, match="train.candidates.x: model kind 'nbsvm': .* 'alpah'"):
+        train(misspelt, "x", prepared, tmp_path / "model", tmp_path / "cv.json")
     assert not (tmp_path / "model").exists() and not (tmp_path / "cv.json").exists()
 
 
 def test_too_many_folds_is_named(prepared: Path, tmp_path: Path) -> None:
-    bad = dataclasses.replace(TINY_TRAIN, cv_folds=50)
+    bad = changed(TINY_TRAIN, cv_folds=50)
     with pytest.raises(PipelineError, match="cv_folds=50"):
         train(bad, "seed_nb", prepared, tmp_path / "model", tmp_path / "cv.json")
 
 
 def test_corpus_cv_is_reported_beside_the_selection_scores(prepared: Path, tmp_path: Path) -> None:
-    params = dataclasses.replace(TINY_TRAIN, corpus_cv_folds=3)
+    params = changed(TINY_TRAIN, corpus_cv_folds=3)
     train(params, "seed_nb", prepared, tmp_path / "model", tmp_path / "cv.json")
     cv = json.loads((tmp_path / "cv.json").read_text())
     # The selection scores stay those of CV on the train split (20 documents); the report covers all 24.
@@ -63,7 +70,7 @@ def test_select_never_reads_the_corpus_cv() -> None:
 
 
 def test_too_many_corpus_folds_are_named(prepared: Path, tmp_path: Path) -> None:
-    bad = dataclasses.replace(TINY_TRAIN, corpus_cv_folds=13)
+    bad = changed(TINY_TRAIN, corpus_cv_folds=13)
     with pytest.raises(PipelineError, match="train.corpus_cv_folds=13 needs 2 <= folds <= 12"):
         train(bad, "seed_nb", prepared, tmp_path / "model", tmp_path / "cv.json")
     assert not (tmp_path / "model").exists()
@@ -73,8 +80,8 @@ LINEAR = {"kind": "nbsvm", "features": {"stopwords": "english"}}
 
 
 def test_temperature_scaling_keeps_every_label_and_is_recorded(prepared: Path, tmp_path: Path) -> None:
-    params = dataclasses.replace(TINY_TRAIN, candidates={"nbsvm": LINEAR})
-    raw = dataclasses.replace(params, calibrate_scores=False)
+    params = changed(TINY_TRAIN, candidates={"nbsvm": LINEAR})
+    raw = changed(params, calibrate_scores=False)
     scaled = train(params, "nbsvm", prepared, tmp_path / "scaled", tmp_path / "scaled.json")
     plain = train(raw, "nbsvm", prepared, tmp_path / "plain", tmp_path / "plain.json")
     _, texts, _ = read_split(prepared / "test.jsonl")
