@@ -18,6 +18,8 @@ from pipeline.params import DEFAULT_PATH, load_section, read_params
 
 log = logging.getLogger("pipeline")
 
+DESCRIPTION = "The `sentiment` command: one subcommand per DVC stage, plus the image and the AWS deploys."
+
 DEPLOY_SETTINGS = Path("deploy.yaml")
 
 QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "git", "matplotlib", "numexpr")
@@ -248,7 +250,7 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="sentiment", description=__doc__.splitlines()[0])
+    top = argparse.ArgumentParser(prog="sentiment", description=DESCRIPTION)
     top.add_argument("--params", type=Path, default=DEFAULT_PATH, help="stage params (default: %(default)s)")
     top.add_argument(
         "--deploy-settings",

@@ -34,15 +34,15 @@ UndecidedTarget = Literal["negative", "positive", "split"]
 
 class ComprehendParams(Params):
     enabled: bool = False  # the params opt-in; `--yes` on the command line is the other
-    max_documents: int = Field(0, ge=0)  # the most test documents sent (label-balanced); 0 refuses to run
-    price_per_unit_usd: float = Field(0.0001, ge=0)  # only for the estimate logged before any call
+    max_documents: int = Field(default=0, ge=0)  # the most test documents sent (label-balanced); 0 refuses to run
+    price_per_unit_usd: float = Field(default=0.0001, ge=0)  # only for the estimate logged before any call
     language: str = "en"
     neutral: UndecidedTarget = "split"  # where NEUTRAL's score goes
     mixed: UndecidedTarget = "split"
     region: str | None = None  # None: the standard AWS chain (AWS_REGION, ~/.aws/config)
     endpoint_url: str | None = None  # None: AWS itself; a URL for a local stand-in
-    max_attempts: int = Field(6, ge=1)  # calls per request before a throttled run gives up
-    backoff_s: float = Field(1.0, ge=0)  # the first wait; it doubles after each throttled attempt
+    max_attempts: int = Field(default=6, ge=1)  # calls per request before a throttled run gives up
+    backoff_s: float = Field(default=1.0, ge=0)  # the first wait; it doubles after each throttled attempt
 
 
 def truncate_utf8(text: str, limit: int = MAX_DOCUMENT_BYTES) -> str:

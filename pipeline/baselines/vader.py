@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 class VaderParams(Params):
     # The compound score (-1..1) that maps to P(positive) = 0.5. 0 is the lexicon's own midpoint.
     # Strictly inside -1..1: compound_probabilities() divides by the threshold's distance to each end.
-    positive_threshold: float = Field(0.0, gt=-1, lt=1)
+    positive_threshold: float = Field(default=0.0, gt=-1, lt=1)
 
 
 def compound_probabilities(compound: float, threshold: float) -> dict[str, float]:

@@ -45,36 +45,36 @@ class DeployParams(Params):
     endpoint_url: str | None = None  # None: AWS itself; a URL for a local stand-in (moto)
     lambda_function: str = "movie-reviews-sentiment"
     lambda_role: str = "movie-reviews-sentiment-lambda"  # created with basic execution rights if missing
-    lambda_memory_mb: int = Field(512, ge=128, le=10240)  # Lambda's own limits
-    lambda_timeout_s: int = Field(15, ge=1, le=900)
+    lambda_memory_mb: int = Field(default=512, ge=128, le=10240)  # Lambda's own limits
+    lambda_timeout_s: int = Field(default=15, ge=1, le=900)
     # Origins allowed to call the API from a browser, besides the S3 site's own (see allowed_origins()).
     # Not strict: a YAML list is the natural way to write it, and a tuple keeps the model frozen all through.
-    cors_origins: tuple[str, ...] = Field((), strict=False)
+    cors_origins: tuple[str, ...] = Field(default=(), strict=False)
     # ECS on Fargate behind an Application Load Balancer: sentiment deploy ecs
     ecs_cluster: str = "movie-reviews-sentiment"
     ecs_service: str = "movie-reviews-sentiment"
     ecs_task_family: str = "movie-reviews-sentiment"
     ecs_execution_role: str = "movie-reviews-sentiment-ecs-execution"
-    container_port: int = Field(3000, ge=1, le=65535)
+    container_port: int = Field(default=3000, ge=1, le=65535)
     cpu_units: int = 512
     memory_mb: int = 1024
     desired_tasks: int = 2
-    min_tasks: int = Field(1, ge=1)
+    min_tasks: int = Field(default=1, ge=1)
     max_tasks: int = 4
-    target_cpu_percent: float = Field(60.0, gt=0, le=100)
-    scale_in_cooldown_s: int = Field(300, ge=0)
-    scale_out_cooldown_s: int = Field(60, ge=0)
-    min_healthy_percent: int = Field(100, ge=0, le=100)
-    max_percent: int = Field(200, ge=100)
-    health_check_grace_period_s: int = Field(60, ge=0)
+    target_cpu_percent: float = Field(default=60.0, gt=0, le=100)
+    scale_in_cooldown_s: int = Field(default=300, ge=0)
+    scale_out_cooldown_s: int = Field(default=60, ge=0)
+    min_healthy_percent: int = Field(default=100, ge=0, le=100)
+    max_percent: int = Field(default=200, ge=100)
+    health_check_grace_period_s: int = Field(default=60, ge=0)
     log_group: str = "/ecs/movie-reviews-sentiment"
     log_retention_days: int = 14
     load_balancer: str = "movie-reviews-sentiment"
     target_group: str = "movie-reviews-sentiment"
-    listener_port: int = Field(80, ge=1, le=65535)
+    listener_port: int = Field(default=80, ge=1, le=65535)
     # The page on S3: sentiment deploy site
     site_bucket: str | None = "movie-reviews-sentiment-site"
-    site_max_age_s: int = Field(300, ge=0)
+    site_max_age_s: int = Field(default=300, ge=0)
     # DVC remote and MLflow artifacts (.dvc/config names the same bucket)
     storage_bucket: str = "movie-reviews-sentiment-storage"
 

@@ -9,8 +9,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
 from pipeline.baselines import comprehend as aws
 from pipeline.baselines.vader import VaderParams, vader
 from pipeline.corpus.splits import read_split
@@ -26,8 +24,9 @@ BASELINES = ("vader", "comprehend")
 
 
 class BaselineParams(Params):
-    vader: VaderParams = Field(default_factory=VaderParams)
-    comprehend: aws.ComprehendParams = Field(default_factory=aws.ComprehendParams)
+    # Frozen models, so one shared default instance is safe.
+    vader: VaderParams = VaderParams()
+    comprehend: aws.ComprehendParams = aws.ComprehendParams()
 
 
 def baseline(

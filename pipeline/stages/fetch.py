@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import nltk
+from nltk.corpus.reader import CategorizedPlaintextCorpusReader, CategorizedSentencesCorpusReader
 
 from pipeline.corpus import nltk_data
 from pipeline.errors import PipelineError
@@ -41,15 +42,17 @@ def _nltk_rows(name: str) -> Iterator[Row]:
     """Documents in the corpus's own file order, which the seed's split depends on."""
     reader = nltk_data.corpus(name)
     if name == "movie_reviews":
+        assert isinstance(reader, CategorizedPlaintextCorpusReader)  # nltk_data.CORPORA says so
         fileids = reader.fileids()
         for fileid in logged(fileids, len(fileids), "documents read", log):
             # raw() is the text words() was tokenized from, so the model sees what users send.
-            yield {"id": fileid, "text": reader.raw(fileid), "label": reader.categories(fileid)[0]}
+            yield {"id": fileid, "text": str(reader.raw(fileid)), "label": reader.categories(fileid)[0]}
     elif name == "sentence_polarity":
+        assert isinstance(reader, CategorizedSentencesCorpusReader)
         for fileid in reader.fileids():
             label = reader.categories(fileid)[0]
             for number, sentence in enumerate(reader.sents(fileid)):
-                yield {"id": f"{fileid}:{number}", "text": " ".join(sentence), "label": label}
+                yield {"id": f"{fileid}:{number}", "text": " ".join(map(str, sentence)), "label": label}
     else:
         raise PipelineError(
             f"NLTK corpus '{name}' is not a labelled review corpus; use movie_reviews or sentence_polarity"

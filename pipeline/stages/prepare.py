@@ -21,7 +21,7 @@ SHUFFLE_ORDER = tuple(reversed(LABELS))
 
 
 class PrepareParams(Params):
-    test_fraction: float = Field(0.2, gt=0, lt=1)  # share of each label held out for the final test score
+    test_fraction: float = Field(default=0.2, gt=0, lt=1)  # share of each label held out for the final test score
     seed: int = 0  # 0 with 0.2 is the seed project's split: first 800 of each label train
 
 

@@ -27,7 +27,7 @@ class SelectParams(Params):
     # A key of each candidate's cv.json: scored by k-fold CV on the train split, never on test.
     metric: str = "accuracy"
     # Fail the run rather than ship a model worse than this (chance is 0.5).
-    min_value: float = Field(0.6, ge=0, le=1)
+    min_value: float = Field(default=0.6, ge=0, le=1)
     experiment: str = "movie-reviews-sentiment"
     registered_model: str = "movie-reviews-sentiment"
 

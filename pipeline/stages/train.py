@@ -43,12 +43,12 @@ class CandidateSpec(Params):
 
 class TrainParams(Params):
     # Selection data: k-fold CV on the train split, so choosing a winner never sees the test split.
-    cv_folds: int = Field(5, ge=2)
+    cv_folds: int = Field(default=5, ge=2)
     cv_seed: int = 42
     # For comparison with published results only: stratified k-fold CV over the whole corpus (train +
     # test splits), written under "corpus_cv" in cv.json. It sees the test split, so select never
     # reads it (select.metric must be a top-level CV score). 0 skips it.
-    corpus_cv_folds: int = Field(0, ge=0)
+    corpus_cv_folds: int = Field(default=0, ge=0)
     # Temperature scaling: multiply a linear model's scores by the factor that best fits the out-of-fold
     # scores of the train-split CV, so its probabilities mean something. Labels and metrics do not change.
     calibrate_scores: bool = True
@@ -144,7 +144,8 @@ def train(p: TrainParams, name: str, prepared: Path, model_out: Path, cv_out: Pa
     kind, options = candidate(p, name)
     _, texts, labels = read_split(prepared / "train.jsonl")
     log.info("candidate %s (%s): %d-fold CV on %d training documents", name, kind, p.cv_folds, len(texts))
-    cv, log_odds = cross_validate(kind, options, texts, labels, p.cv_folds, p.cv_seed)
+    scores_cv, log_odds = cross_validate(kind, options, texts, labels, p.cv_folds, p.cv_seed)
+    cv: dict[str, Any] = dict(scores_cv)  # the selection scores, then corpus_cv and score_scale beside them
     if p.corpus_cv_folds:
         _, test_texts, test_labels = read_split(prepared / "test.jsonl")
         everything, every_label = texts + test_texts, labels + test_labels

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,14 +34,14 @@ CHAMPION_ALIAS = "champion"
 @dataclass(frozen=True)
 class CandidateRecord:
     name: str
-    spec: dict[str, Any]  # the candidate's params.yaml entry, as written
+    spec: Mapping[str, Any]  # the candidate's params.yaml entry, as written
     cv: dict[str, float]
     test: dict[str, Any]
     model_dir: Path
     plots_dir: Path
 
 
-def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """{"a": {"b": 1}} -> {"a_b": 1}, MLflow's flat key space."""
     flat: dict[str, Any] = {}
     for key, value in values.items():
