@@ -12,8 +12,7 @@ from pipeline.deploy.settings import DeployParams, allowed_origins, site_url
 from pipeline.deploy.site import site_files
 from pipeline.errors import PipelineError
 from pipeline.params import load_section
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO
 
 
 def test_the_repositorys_params_load_and_the_dvc_remote_is_the_storage_bucket() -> None:
