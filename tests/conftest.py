@@ -39,6 +39,7 @@ REVIEWS_PER_LABEL = 12
 # What `dvc repro` needs from a clone.
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "pyproject.toml", "bentofile.yaml")
 PROJECT_FOLDERS = ("pipeline", "frontend")
+VADER_LEXICON = Path("sentiment") / "vader_lexicon.zip"
 
 
 def make_review(rng: random.Random, words: list[str]) -> str:
@@ -94,6 +95,21 @@ def full_corpus(monkeypatch: pytest.MonkeyPatch) -> Path:
             use_nltk_data(monkeypatch, Path(candidate))
             return Path(candidate)
     pytest.skip("the full movie_reviews corpus is not available (set NLTK_DATA to a folder that has it)")
+
+
+@pytest.fixture
+def vader_lexicon(nltk_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The real VADER lexicon copied beside the tiny corpus; skipped where no copy is found."""
+    for candidate in (os.environ.get("NLTK_DATA"), str(SHARED_NLTK_DATA)):
+        if candidate and (Path(candidate) / VADER_LEXICON).exists():
+            extra = tmp_path / "nltk_lexicon"
+            (extra / VADER_LEXICON).parent.mkdir(parents=True)
+            shutil.copy(Path(candidate) / VADER_LEXICON, extra / VADER_LEXICON)
+            # Ahead of the tiny corpus, whose own small lexicon only serves the dvc repro test.
+            monkeypatch.setattr(nltk.data, "path", [str(extra), str(nltk_home)])
+            monkeypatch.setenv("NLTK_DATA", os.pathsep.join([str(extra), str(nltk_home)]))
+            return extra
+    pytest.skip("sentiment/vader_lexicon.zip is not available (set NLTK_DATA to a folder that has it)")
 
 
 @pytest.fixture(autouse=True)
