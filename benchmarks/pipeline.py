@@ -20,12 +20,16 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+# Run as a script, sys.path starts at benchmarks/: put the repository root first, as `python -m benchmarks.pipeline`
+# does, so `tests.support` imports.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.processes import copy_project
+
 ROOT = Path(__file__).resolve().parents[1]
 # The venv's own executables, so `uv run python benchmarks/pipeline.py` needs no activated venv.
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "benchmarks" / "results" / "pipeline.json"
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "pyproject.toml", "bentofile.yaml")
-PROJECT_FOLDERS = ("pipeline", "frontend")
 RUNNING_STAGE = re.compile(r"Running stage '([^']+)'")
 STDERR_TAIL_LINES = 3
 
@@ -72,13 +76,6 @@ def own_peak_mib() -> float:
 
 class Failed(Exception):
     """A child exited non-zero; the message is the one line the user sees."""
-
-
-def copy_project(destination: Path) -> None:
-    for name in PROJECT_FILES:
-        shutil.copy2(ROOT / name, destination / name)
-    for name in PROJECT_FOLDERS:
-        shutil.copytree(ROOT / name, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
 
 
 def child_environment(project: Path, scratch: Path, nltk_data: Path | None) -> dict[str, str]:

@@ -10,7 +10,6 @@ Needs wrk: `apt-get install wrk`. Figures go to benchmarks/results/serve.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -18,19 +17,23 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+# Run as a script, sys.path starts at benchmarks/: put the repository root first, as `python -m benchmarks.serve`
+# does, so `tests.support` imports and benchmarks/pipeline.py cannot shadow the `pipeline` package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.processes import Served, ServerNotReady, descendants, free_port, process_table, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "benchmarks"
@@ -91,12 +94,6 @@ class Run:
     # Cores busy with anything but this server and wrk (other people's jobs on a shared machine).
     other_cores: float = 0.0
     reviews_s: float | None = None  # batch runs: requests/s * reviews per request
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def read_reviews(path: Path) -> list[str]:
@@ -173,84 +170,21 @@ def port_arguments(server: Server, port: int) -> list[str]:
 
 
 @contextmanager
-def running(server: Server, log: Path) -> Iterator[tuple[str, int, int]]:
-    """Start a server in its own process group, wait for /readyz, and stop it and its workers whatever happens."""
+def running(server: Server, log: Path) -> Iterator[Served]:
+    """Start a server in a session of its own, wait for /readyz, and stop it and all its workers whatever happens.
+
+    A server that never gets ready ends the benchmark with its log's tail, not a traceback."""
     port = free_port()
-    with log.open("w") as handle:
-        process = subprocess.Popen(
-            [*server.command, *port_arguments(server, port)],
-            cwd=server.cwd, env=server.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"{server.title} did not become ready:\n{log.read_text()[-3000:]}") from None
-                time.sleep(0.2)
-        yield url, port, process.pid
-    finally:
-        stop(process)
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM the server's process group; then kill any of its workers left in groups of their own.
-
-    BentoML's supervisor (circus) starts each worker in a new session, so the leader's group alone misses them.
-    """
-    family = descendants(process.pid, processes())
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    left = processes()
-    for group in {left[pid].group for pid in family if pid in left and left[pid].group != process.pid}:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGKILL)
-
-
-@dataclass(frozen=True)
-class Process:
-    parent: int
-    group: int
-    cpu_s: float  # user + system
-
-
-def processes() -> dict[int, Process]:
-    ticks = os.sysconf("SC_CLK_TCK")
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                # After "(command)": state ppid pgrp session ... utime is the 12th field, stime the 13th.
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            table[int(entry.name)] = Process(
-                int(fields[1]), int(fields[2]), (int(fields[11]) + int(fields[12])) / ticks
-            )
-    return table
-
-
-def descendants(root: int, table: dict[int, Process]) -> set[int]:
-    """root and every process below it, whatever group or session it moved to."""
-    children: dict[int, list[int]] = {}
-    for pid, process in table.items():
-        children.setdefault(process.parent, []).append(pid)
-    found, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        found.add(pid)
-        todo.extend(children.get(pid, []))
-    return found & table.keys()
+    command = [*server.command, *port_arguments(server, port)]
+    starting = serving(
+        command, port=port, log=log, name=server.title, cwd=server.cwd, env=server.env, timeout_s=READY_TIMEOUT_S
+    )
+    with ExitStack() as stack:
+        try:
+            served = stack.enter_context(starting)
+        except ServerNotReady as error:
+            raise SystemExit(str(error)) from None
+        yield served
 
 
 def busy_cpu_s() -> float:
@@ -297,20 +231,22 @@ def wrk_figures(returncode: int, output: str, errors: str) -> dict[str, float]:
     return json.loads(lines[-1].removeprefix("WRK_JSON "))
 
 
-def measure(url: str, port: int, leader: int, path: str, bodies: Path, duration: int, connections: int) -> Run:
+def measure(served: Served, path: str, bodies: Path, duration: int, connections: int) -> Run:
     """A warm-up, then a measured wrk run, with the server's and everybody else's CPU time around it."""
+    url = served.url
     warmup = subprocess.run(wrk_command(url, path, bodies, WARMUP_S, connections), capture_output=True, text=True)
     wrk_figures(warmup.returncode, warmup.stdout, warmup.stderr)
-    server_before, busy_before, wrk_before = processes(), busy_cpu_s(), children_cpu_s()
+    server_before, busy_before, wrk_before = process_table(), busy_cpu_s(), children_cpu_s()
     with subprocess.Popen(
         wrk_command(url, path, bodies, duration, connections), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as load:
         time.sleep(1)
-        connections_held = connections_per_process(port)
+        connections_held = connections_per_process(served.port)
         output, errors = load.communicate()
-    server_after, busy, wrk_cpu = processes(), busy_cpu_s() - busy_before, children_cpu_s() - wrk_before
+    server_after, busy, wrk_cpu = process_table(), busy_cpu_s() - busy_before, children_cpu_s() - wrk_before
     figures = wrk_figures(load.returncode, output, errors)
-    family = descendants(leader, server_after)
+    # The workers by parentage: BentoML's supervisor starts each in a session of its own.
+    family = descendants(served.pid, server_after)
     used = sorted(
         (server_after[pid].cpu_s - (server_before[pid].cpu_s if pid in server_before else 0.0) for pid in family),
         reverse=True,
@@ -337,10 +273,10 @@ def benchmark(
 ) -> list[Run]:
     """One run: a freshly started server, /predict, then /predict_batch if it has one."""
     wait_for_quiet(args.quiet_wait)
-    with running(server, logs / f"{server.key}-{number}.log") as (url, port, leader):
-        runs = [measure(url, port, leader, "/predict", bodies[0], args.duration, args.connections)]
+    with running(server, logs / f"{server.key}-{number}.log") as served:
+        runs = [measure(served, "/predict", bodies[0], args.duration, args.connections)]
         if server.batch:
-            batch = measure(url, port, leader, "/predict_batch", bodies[1], args.duration, args.batch_connections)
+            batch = measure(served, "/predict_batch", bodies[1], args.duration, args.batch_connections)
             batch.reviews_s = batch.requests_s * BATCH_SIZE
             runs.append(batch)
     print(f"  run {number} of {server.key}: " + ", ".join(f"{run.requests_s:,.0f} req/s" for run in runs), flush=True)

@@ -10,11 +10,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -27,8 +23,8 @@ import pytest
 from pipeline.stages.fetch import FetchParams, fetch
 from pipeline.stages.prepare import PrepareParams, prepare
 from pipeline.stages.train import TrainParams, train
+from tests.support.processes import REPO, free_port, serving
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED_NLTK_DATA = REPO.parent / "shared" / "nltk_data"
 
 POSITIVE = ["wonderful", "superb", "moving", "brilliant", "delightful", "masterpiece", "touching", "excellent"]
@@ -36,9 +32,7 @@ NEGATIVE = ["dull", "boring", "awful", "tedious", "mess", "stupid", "worst", "li
 NEUTRAL = ["film", "story", "plot", "actor", "scene", "director", "script", "music", "ending", "cast"]
 TINY_STOPWORDS = ["the", "a", "and", "is", "was", "it", "this", "of", "not", "no"]
 REVIEWS_PER_LABEL = 12
-# What `dvc repro` needs from a clone.
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "deploy.yaml", "pyproject.toml", "bentofile.yaml")
-PROJECT_FOLDERS = ("pipeline", "frontend")
+VADER_LEXICON = Path("sentiment") / "vader_lexicon.zip"
 
 
 def make_review(rng: random.Random, words: list[str]) -> str:
@@ -96,6 +90,21 @@ def full_corpus(monkeypatch: pytest.MonkeyPatch) -> Path:
     pytest.skip("the full movie_reviews corpus is not available (set NLTK_DATA to a folder that has it)")
 
 
+@pytest.fixture
+def vader_lexicon(nltk_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The real VADER lexicon copied beside the tiny corpus; skipped where no copy is found."""
+    for candidate in (os.environ.get("NLTK_DATA"), str(SHARED_NLTK_DATA)):
+        if candidate and (Path(candidate) / VADER_LEXICON).exists():
+            extra = tmp_path / "nltk_lexicon"
+            (extra / VADER_LEXICON).parent.mkdir(parents=True)
+            shutil.copy(Path(candidate) / VADER_LEXICON, extra / VADER_LEXICON)
+            # Ahead of the tiny corpus, whose own small lexicon only serves the dvc repro test.
+            monkeypatch.setattr(nltk.data, "path", [str(extra), str(nltk_home)])
+            monkeypatch.setenv("NLTK_DATA", os.pathsep.join([str(extra), str(nltk_home)]))
+            return extra
+    pytest.skip("sentiment/vader_lexicon.zip is not available (set NLTK_DATA to a folder that has it)")
+
+
 @pytest.fixture(autouse=True)
 def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test gets its own sqlite store, so nothing lands in the repository's mlflow.db."""
@@ -145,43 +154,18 @@ def train_tiny_champion(root: Path, destination: Path) -> Path:
     return destination
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def mlflow_server(folder: Path, artifacts: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A real `mlflow server` on 127.0.0.1 with a sqlite backend in `folder`; stopped by its process group."""
+    """A real `mlflow server` on 127.0.0.1 with a sqlite backend in `folder`; its workers are stopped with it."""
     port = free_port()
-    process = subprocess.Popen(
-        [Path(sys.executable).parent / "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
-         "--artifacts-destination", artifacts],
-        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "w"),
-        start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log = (folder / "server.log").read_text()[-2000:]
-                    raise AssertionError(f"mlflow server did not start: {log}") from None
-                time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    command = [
+        Path(sys.executable).parent / "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "1", "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+        "--artifacts-destination", artifacts,
+    ]  # fmt: skip
+    log = folder / "server.log"
+    with serving(command, port=port, log=log, name="mlflow server", ready_path="/health", cwd=folder, env=env) as up:
+        yield up.url
 
 
 @pytest.fixture
@@ -205,12 +189,3 @@ def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield url
     finally:
         server.stop()
-
-
-def copy_project(destination: Path) -> Path:
-    """The files a user clones, for tests that run dvc itself in a scratch copy."""
-    for name in PROJECT_FILES:
-        shutil.copy(REPO / name, destination / name)
-    for name in PROJECT_FOLDERS:
-        shutil.copytree(REPO / name, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
-    return destination

@@ -6,12 +6,9 @@ import functools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -19,46 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port, train_tiny_champion
+from tests.conftest import REPO, train_tiny_champion
+from tests.support.processes import free_port, serving
 
 BIN = Path(sys.executable).parent
 
 
 @contextmanager
 def bentoml_serve(env: dict[str, str], log: Path, timeout_s: float = 90) -> Iterator[str]:
-    """Start `bentoml serve` in the repository root, wait for /readyz, stop its process group."""
+    """`bentoml serve` in the repository root until /readyz answers; it and its workers are stopped on the way out."""
     port = free_port()
-    with log.open("w") as handle:
-        process = subprocess.Popen(
-            [BIN / "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"bentoml serve did not become ready:\n{log.read_text()[-3000:]}") from None
-                time.sleep(0.3)
-        yield url
-    finally:
-        stop(process)
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop a server and its workers by process group; it may have exited already."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    command = [BIN / "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with serving(command, port=port, log=log, name="bentoml serve", cwd=REPO, env=env, timeout_s=timeout_s) as up:
+        yield up.url
 
 
 class Site:

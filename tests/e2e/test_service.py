@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.e2e.conftest import BIN, bentoml_serve
+from tests.support.processes import ServerNotReady
 
 pytestmark = pytest.mark.e2e
 
@@ -136,7 +137,7 @@ def test_no_training_packages_are_imported_to_serve(packaged: dict[str, str]) ->
 
 def test_a_missing_model_fails_at_start_with_one_clear_line(packaged: dict[str, str], tmp_path: Path) -> None:
     env = {**packaged, "SENTIMENT_MODEL": "tiny-sentiment:doesnotexist"}
-    with pytest.raises(AssertionError, match="bentoml serve did not become ready") as failure:
+    with pytest.raises(ServerNotReady, match="bentoml serve did not become ready") as failure:
         with bentoml_serve(env, tmp_path / "serve.log", timeout_s=60):
             pass
     assert "tiny-sentiment:doesnotexist" in str(failure.value)

@@ -2,7 +2,8 @@
 
 One session folder holds all container state (storage.conf, containers.conf, TMPDIR, podman's runtime
 files). The Debian base (debootstrap, ~1 min) is cached in ~/.cache/sentiment-tests, keyed by its recipe.
-Every registry, moto server and container started here is stopped by its pid or id, even on failure.
+Every registry started here is stopped with its process tree and every container by its id, even on failure;
+moto runs inside this process (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -12,12 +13,8 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_project, free_port, train_tiny_champion
+from tests.conftest import train_tiny_champion
+from tests.support.processes import copy_project, free_port, serving, wait_until_ready
 
 TOOLS = ("buildah", "podman", "skopeo", "docker-registry", "debootstrap", "runc", "htpasswd", "git")
 CACHE = Path.home() / ".cache" / "sentiment-tests"
@@ -229,25 +227,25 @@ def container(env: dict[str, str], image: str, *args: str, options: tuple[str, .
 
 
 def wait_ready(env: dict[str, str], identifier: str, port: int, timeout_s: float = 120) -> str:
+    """Poll the container's /readyz; ServerNotReady with its logs once it stops running or the timeout passes."""
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2):
-                return url
-        except OSError:
-            state = run(["podman", "inspect", "--format", "{{.State.Running}}", identifier], env).stdout.strip()
-            if state != "true" or time.monotonic() > deadline:
-                logs = run(["podman", "logs", identifier], env)
-                raise AssertionError(f"container not ready on {port}:\n{(logs.stdout + logs.stderr)[-3000:]}") from None
-            time.sleep(0.3)
+
+    def running() -> bool:
+        return run(["podman", "inspect", "--format", "{{.State.Running}}", identifier], env).stdout.strip() == "true"
+
+    def logs() -> str:
+        done = run(["podman", "logs", identifier], env)
+        return (done.stdout + done.stderr)[-3000:]
+
+    wait_until_ready(f"{url}/readyz", name=f"container on {port}", running=running, tail=logs, timeout_s=timeout_s)
+    return url
 
 
 @contextmanager
 def registry(folder: Path, users: dict[str, str] | None = None) -> Iterator[str]:
     """Debian's docker-registry on 127.0.0.1 and a free port, storage in `folder`, htpasswd auth if `users`.
 
-    Yields HOST:PORT; the server is stopped by its pid."""
+    Yields HOST:PORT; the server is stopped with its process tree."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config = {
@@ -263,28 +261,8 @@ def registry(folder: Path, users: dict[str, str] | None = None) -> Iterator[str]
         (folder / "htpasswd").write_text("\n".join(lines) + "\n")
         config["auth"] = {"htpasswd": {"realm": "tests", "path": str(folder / "htpasswd")}}
     (folder / "config.yml").write_text(json.dumps(config))  # JSON is YAML
-    with (folder / "registry.log").open("w") as log:
-        process = subprocess.Popen(
-            ["docker-registry", "serve", str(folder / "config.yml")],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2).close()
-                break
-            except urllib.error.HTTPError:
-                break  # 401: up, and asking for credentials
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"registry did not start:\n{(folder / 'registry.log').read_text()}") from None
-                time.sleep(0.1)
+    command = ["docker-registry", "serve", folder / "config.yml"]
+    log = folder / "registry.log"
+    # Up once /v2/ answers: 200, or 401 when it asks for credentials.
+    with serving(command, port=port, log=log, name="registry", ready_path="/v2/", statuses=(200, 401), timeout_s=30):
         yield f"127.0.0.1:{port}"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -19,13 +19,13 @@ from tests.image.conftest import (
     Project,
     checked,
     container,
-    free_port,
     private_store,
     registry,
     remove_store,
     run,
     wait_ready,
 )
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.image
 

@@ -27,7 +27,8 @@ from pipeline.baselines import comprehend as aws
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, write_jsonl
 from pipeline.stages.baseline import BaselineParams, baseline
-from tests.conftest import NEGATIVE, POSITIVE, free_port
+from tests.conftest import NEGATIVE, POSITIVE
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,8 @@ import mlflow
 import pytest
 import yaml
 
-from tests.conftest import copy_project, mlflow_server
+from tests.conftest import mlflow_server
+from tests.support.processes import copy_project
 
 pytestmark = pytest.mark.integration
 

@@ -1,66 +1,21 @@
-"""Baselines: VADER with its real lexicon on the tiny corpus, and Comprehend's pure parts (no AWS)."""
+"""The baseline stage: VADER's metrics and MLflow run on the tiny corpus, its params, and Comprehend's opt-in."""
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from pathlib import Path
 
 import mlflow
-import nltk
 import pytest
 
 from pipeline.baselines import comprehend as aws
-from pipeline.baselines.vader import VaderParams, compound_probabilities, vader
+from pipeline.baselines.vader import VaderParams
 from pipeline.errors import PipelineError
 from pipeline.files import read_json
 from pipeline.metrics import scores
 from pipeline.params import load_section, parse
 from pipeline.stages.baseline import BaselineParams, baseline
-from tests.conftest import REPO, SHARED_NLTK_DATA, use_nltk_data
-
-LEXICON = Path("sentiment") / "vader_lexicon.zip"
-
-
-@pytest.fixture
-def vader_lexicon(nltk_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The real VADER lexicon copied beside the tiny corpus; skipped where no copy is found."""
-    for candidate in (os.environ.get("NLTK_DATA"), str(SHARED_NLTK_DATA)):
-        if candidate and (Path(candidate) / LEXICON).exists():
-            extra = tmp_path / "nltk_lexicon"
-            (extra / LEXICON).parent.mkdir(parents=True)
-            shutil.copy(Path(candidate) / LEXICON, extra / LEXICON)
-            # Ahead of the tiny corpus, whose own small lexicon only serves the dvc repro test.
-            monkeypatch.setattr(nltk.data, "path", [str(extra), str(nltk_home)])
-            monkeypatch.setenv("NLTK_DATA", os.pathsep.join([str(extra), str(nltk_home)]))
-            return extra
-    pytest.skip("sentiment/vader_lexicon.zip is not available (set NLTK_DATA to a folder that has it)")
-
-
-def test_vader_ranks_clear_reviews(vader_lexicon: Path) -> None:  # noqa: ARG001 (the lexicon it points at)
-    glowing, scathing, flat = vader(
-        [
-            "A wonderful, moving film: superb acting and a brilliant script. I loved it.",
-            "A dull, boring mess. The worst film this year, awful and tedious.",
-            "The film is two hours long and was shot in Ohio.",
-        ],
-        VaderParams(),
-    )
-    assert glowing["positive"] > 0.9 and scathing["positive"] < 0.1
-    assert glowing["positive"] > flat["positive"] > scathing["positive"]
-    assert flat == {"negative": 0.5, "positive": 0.5}
-    assert all(abs(sum(p.values()) - 1) < 1e-9 for p in (glowing, scathing, flat))
-
-
-def test_compound_maps_monotonically_onto_probabilities() -> None:
-    assert compound_probabilities(-1.0, 0.0) == {"negative": 1.0, "positive": 0.0}
-    assert compound_probabilities(1.0, 0.2)["positive"] == 1.0
-    assert compound_probabilities(0.2, 0.2)["positive"] == 0.5
-    ladder = [compound_probabilities(c / 10, 0.3)["positive"] for c in range(-10, 11)]
-    assert ladder == sorted(ladder)
-    with pytest.raises(PipelineError, match="vader.positive_threshold: got 1.0 .*; needs a number between -1 and 1"):
-        parse(BaselineParams, {"vader": {"positive_threshold": 1.0}}, "baseline")
+from tests.conftest import REPO, use_nltk_data
 
 
 def test_vader_baseline_writes_candidate_metrics_and_an_mlflow_run(
@@ -124,43 +79,6 @@ def test_params_yaml_section_and_misspelt_keys() -> None:
         parse(BaselineParams, {"comprehend": {"neutral": "maybe"}}, "baseline")
     with pytest.raises(PipelineError, match="unknown baseline 'textblob'; known: vader, comprehend"):
         baseline(BaselineParams(), "textblob", Path("p"), Path("o"), "tiny")
-
-
-def test_truncation_keeps_whole_characters() -> None:
-    assert aws.truncate_utf8("short €") == "short €"
-    # "€" is 3 bytes: 4,998 + 3 would be 5,001, so the euro sign goes whole rather than half.
-    cut = aws.truncate_utf8("a" * 4998 + "€" + "tail")
-    assert cut == "a" * 4998 and len(cut.encode()) == 4998
-    for character in ("é", "€", "🎬"):
-        text = character * 3000
-        cut = aws.truncate_utf8(text)
-        assert text.startswith(cut) and 5000 - len(character.encode()) < len(cut.encode()) <= 5000
-
-
-def test_billable_units_round_up_with_a_minimum_of_three() -> None:
-    assert [aws.billable_units("x" * n) for n in (0, 1, 300, 301, 1000, 1001)] == [3, 3, 3, 4, 10, 11]
-
-
-def test_cap_takes_each_label_in_turn() -> None:
-    labels = ["positive"] * 5 + ["negative"] * 3
-    assert aws.capped(labels, 4) == [0, 1, 5, 6]
-    assert aws.capped(labels, 7) == [0, 1, 2, 3, 5, 6, 7]
-    assert aws.capped(labels, 100) == list(range(8))
-
-
-@pytest.mark.parametrize(
-    ("neutral", "mixed", "positive"),
-    [
-        ("split", "split", 0.6),
-        ("negative", "negative", 0.3),
-        ("positive", "negative", 0.8),
-        ("positive", "split", 0.85),
-    ],
-)
-def test_undecided_scores_go_where_params_say(neutral: str, mixed: str, positive: float) -> None:
-    score = {"Positive": 0.3, "Negative": 0.1, "Neutral": 0.5, "Mixed": 0.1}
-    result = aws.probabilities(score, neutral, mixed)
-    assert result["positive"] == pytest.approx(positive) and result["negative"] == pytest.approx(1 - positive)
 
 
 def test_comprehend_refuses_without_opt_in_after_logging_the_cost(

@@ -1,8 +1,8 @@
-"""evaluate and select on the tiny corpus, with a real MLflow sqlite store per test."""
+"""select: the CV-score rule that picks the champion, and the stage on the tiny corpus with a real MLflow sqlite
+store per test."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -10,33 +10,8 @@ import mlflow
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.stages.evaluate import evaluate
 from pipeline.stages.select import SelectParams, choose, select
-from pipeline.stages.train import train
 from tests.conftest import TINY_TRAIN
-
-
-@pytest.fixture
-def evaluated(prepared: Path, tmp_path: Path) -> Path:
-    for name in TINY_TRAIN.candidates:
-        train(TINY_TRAIN, name, prepared, tmp_path / "models" / name, tmp_path / "metrics" / name / "cv.json")
-        evaluate(
-            tmp_path / "models" / name, prepared, tmp_path / "metrics" / name / "test.json", tmp_path / "plots" / name
-        )
-    return tmp_path
-
-
-def test_evaluate_writes_metrics_and_dvc_plots(evaluated: Path) -> None:
-    metrics = json.loads((evaluated / "metrics" / "seed_nb" / "test.json").read_text())
-    assert {"accuracy", "f1_macro", "roc_auc"} <= set(metrics)
-    assert set(metrics["positive"]) == {"precision", "recall", "f1", "support"}
-    with (evaluated / "plots" / "seed_nb" / "predictions.csv").open() as handle:
-        predictions = list(csv.DictReader(handle))
-    assert len(predictions) == metrics["documents"] == 4
-    assert metrics["accuracy"] == sum(p["actual"] == p["predicted"] for p in predictions) / 4
-    roc = (evaluated / "plots" / "seed_nb" / "roc.csv").read_text().splitlines()
-    assert roc[0] == "fpr,tpr,threshold" and len(roc) >= 3
-    assert (evaluated / "plots" / "seed_nb" / "confusion.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_choose_uses_cv_scores_and_breaks_ties_by_params_order() -> None:
@@ -46,6 +21,16 @@ def test_choose_uses_cv_scores_and_breaks_ties_by_params_order() -> None:
         choose(cv, "accuracy", 0.95)
     with pytest.raises(PipelineError, match="'test_accuracy' is not a CV score"):
         choose(cv, "test_accuracy", 0.5)
+
+
+def test_select_never_reads_the_corpus_cv() -> None:
+    cv = {
+        "first": {"accuracy": 0.80, "f1_macro": 0.8, "roc_auc": 0.9, "corpus_cv": {"accuracy": 0.99}},
+        "second": {"accuracy": 0.85, "f1_macro": 0.8, "roc_auc": 0.9, "corpus_cv": {"accuracy": 0.70}},
+    }
+    assert choose(cv, "accuracy", 0.5) == "second"
+    with pytest.raises(PipelineError, match="not a CV score"):
+        choose(cv, "corpus_cv", 0.5)
 
 
 def test_select_registers_the_champion_and_logs_every_candidate(evaluated: Path, prepared: Path) -> None:

@@ -1,20 +1,16 @@
-"""The parts of pipeline/deploy/ that need no AWS: settings checks, names, origins, the page's files."""
+"""Deploy settings, which need no AWS: params checks, the site's URL and the allowed origins."""
 
 from __future__ import annotations
 
 import configparser
 import re
-from pathlib import Path
 
 import pytest
 
-from pipeline.deploy.ecs import image_reference
 from pipeline.deploy.settings import DeployParams, allowed_origins, site_url
-from pipeline.deploy.site import site_files
 from pipeline.errors import PipelineError
 from pipeline.params import load_section, parse
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO
 
 
 def test_the_repositorys_settings_load_and_the_dvc_remote_is_the_storage_bucket() -> None:
@@ -61,23 +57,3 @@ def test_origins_are_the_params_list_then_the_site_once() -> None:
 def test_bad_deploy_settings_fail_early_naming_the_key(settings: dict[str, object], message: str) -> None:
     with pytest.raises(PipelineError, match=re.escape(f"deploy.yaml: {message}")):
         parse(DeployParams, settings, "deploy", "deploy.yaml")
-
-
-def test_image_reference_is_ecr_unless_given_in_full() -> None:
-    p = DeployParams(region="eu-west-1")
-    assert image_reference(p, "sentiment", "v1", "111") == "111.dkr.ecr.eu-west-1.amazonaws.com/sentiment:v1"
-    assert image_reference(p, "sentiment", "registry.example/other:v2", "111") == "registry.example/other:v2"
-    with pytest.raises(PipelineError, match="not an image tag"):
-        image_reference(p, "sentiment", "-bad", "111")
-
-
-def test_site_files_rewrite_config_js_only_and_cache_it_never(tmp_path: Path) -> None:
-    for name in ("index.html", "app.js", "config.js", "style.css"):
-        (tmp_path / name).write_text(f"/* {name} */")
-    files = {key: (body, kind, cache) for key, body, kind, cache in site_files(tmp_path, 'http://a"b', 60)}
-    assert files["config.js"] == (b'export const API_BASE_URL = "http://a\\"b";\n', "text/javascript", "no-cache")
-    assert files["index.html"] == (b"/* index.html */", "text/html; charset=utf-8", "no-cache")
-    assert files["style.css"] == (b"/* style.css */", "text/css", "public, max-age=60")
-    (tmp_path / "index.html").unlink()
-    with pytest.raises(PipelineError, match="no index.html"):
-        site_files(tmp_path, "http://a", 60)

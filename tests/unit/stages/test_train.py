@@ -10,7 +10,6 @@ from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
 from pipeline.model import load
 from pipeline.params import parse
-from pipeline.stages.select import choose
 from pipeline.stages.train import TrainParams, score_scale, train
 from tests.conftest import TINY_STOPWORDS, TINY_TRAIN
 
@@ -57,16 +56,6 @@ def test_corpus_cv_is_reported_beside_the_selection_scores(prepared: Path, tmp_p
     report = cv["corpus_cv"]
     assert report["folds"] == 3 and report["documents"] == 24 and 0.0 <= report["accuracy"] <= 1.0
     assert {"accuracy_std", "f1_macro", "roc_auc"} <= set(report)
-
-
-def test_select_never_reads_the_corpus_cv() -> None:
-    cv = {
-        "first": {"accuracy": 0.80, "f1_macro": 0.8, "roc_auc": 0.9, "corpus_cv": {"accuracy": 0.99}},
-        "second": {"accuracy": 0.85, "f1_macro": 0.8, "roc_auc": 0.9, "corpus_cv": {"accuracy": 0.70}},
-    }
-    assert choose(cv, "accuracy", 0.5) == "second"
-    with pytest.raises(PipelineError, match="not a CV score"):
-        choose(cv, "corpus_cv", 0.5)
 
 
 def test_too_many_corpus_folds_are_named(prepared: Path, tmp_path: Path) -> None:

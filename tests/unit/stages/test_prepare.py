@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
 from pipeline.files import read_jsonl, write_jsonl
 from pipeline.stages.prepare import PrepareParams, prepare, split
@@ -56,9 +55,3 @@ def test_prepare_drops_empty_reviews(tmp_path: Path) -> None:
     assert summary["train"] == {"negative": 4, "positive": 4} and summary["test"] == {"negative": 1, "positive": 1}
     all_ids = [r["id"] for name in ("train", "test") for r in read_jsonl(tmp_path / "prepared" / f"{name}.jsonl")]
     assert "blank" not in all_ids and len(all_ids) == 10
-
-
-def test_read_split_refuses_an_empty_file(tmp_path: Path) -> None:
-    (tmp_path / "train.jsonl").write_text("")
-    with pytest.raises(PipelineError, match="is empty"):
-        read_split(tmp_path / "train.jsonl")
