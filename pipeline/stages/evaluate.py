@@ -35,12 +35,13 @@ def confusion_figure(actual: list[str], predicted: list[str], path: Path, title:
     from matplotlib import pyplot
 
     counts = confusion_matrix(actual, predicted, labels=list(LABELS))
-    figure, axes = pyplot.subplots(figsize=(4, 3.4), dpi=100)
+    figure, axes = pyplot.subplots(figsize=(4, 3.6), dpi=100)
     axes.imshow(counts, cmap="Blues")
     for (i, j), value in np.ndenumerate(counts):
         axes.text(j, i, str(value), ha="center", va="center", color="white" if value > counts.max() / 2 else "black")
     axes.set(xticks=range(len(LABELS)), yticks=range(len(LABELS)), xticklabels=LABELS, yticklabels=LABELS)
-    axes.set(xlabel="predicted", ylabel="actual", title=title)
+    axes.set(xlabel="predicted", ylabel="actual")
+    axes.set_title(title, fontsize="medium")  # two lines: a long candidate name would be cut off in one
     figure.tight_layout()
     figure.savefig(path)
     pyplot.close(figure)
@@ -68,7 +69,7 @@ def evaluate(model_dir: Path, prepared: Path, metrics_out: Path, plots_out: Path
             [[f"{f:.6f}", f"{t:.6f}", f"{min(h, 1.0):.6f}"] for f, t, h in zip(fpr, tpr, thresholds, strict=True)],
         )
         confusion_figure(
-            actual, predicted, plots / "confusion.png", f"{model_dir.name}: accuracy {result['accuracy']:.4f}"
+            actual, predicted, plots / "confusion.png", f"{model_dir.name}\ntest accuracy {result['accuracy']:.4f}"
         )
     log.info("%s on the test split: accuracy %.4f, ROC AUC %.4f", model_dir.name, result["accuracy"], result["roc_auc"])
     return result
