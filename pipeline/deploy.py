@@ -27,8 +27,10 @@ from pipeline.files import read_json, write_json
 
 log = logging.getLogger(__name__)
 
-# What the handler imports from this package; the rest (training, MLflow, DVC) stays out of the zip.
-HANDLER_MODULES = ("__init__", "errors", "files", "progress", "model", "api", "lambda_handler")
+# What the handler imports from this package, as modules (pipeline/<name>.py) and packages (every .py under
+# pipeline/<name>/); the rest (training, MLflow, DVC) stays out of the zip.
+HANDLER_MODULES = ("__init__", "errors", "files", "progress", "labels", "api", "lambda_handler")
+HANDLER_PACKAGES = ("model",)
 # Third-party packages the handler needs, for Lambda's Linux x86_64 and Python 3.11.
 LAMBDA_PACKAGES = ("numpy>=1.26", "nltk>=3.9.1", "pydantic>=2.6")
 LAMBDA_PLATFORM = ("x86_64-manylinux_2_17", "3.11")
@@ -176,6 +178,9 @@ def build_lambda_zip(champion: Path, serving: Path, out: Path) -> Path:
                     archive.write(path, path.relative_to(site).as_posix())
             for name in HANDLER_MODULES:
                 archive.write(package_dir / f"{name}.py", f"pipeline/{name}.py")
+            for name in HANDLER_PACKAGES:
+                for path in sorted((package_dir / name).rglob("*.py")):
+                    archive.write(path, f"pipeline/{path.relative_to(package_dir).as_posix()}")
             for path in sorted(champion.iterdir()):
                 archive.write(path, f"model/{path.name}")
             if serving.exists():
