@@ -1,11 +1,7 @@
-"""The one model interface that train, evaluate, the service and the Lambda handler use.
+"""The one model interface that train, evaluate, the service and the Lambda handler use: callers import it from here."""
 
-Text goes in raw: every model tokenizes and cleans it itself, from settings saved beside its
-weights, so training and serving cannot drift apart. Weights are JSON or npz, never pickle.
-Importing this package imports numpy only: NLTK, scikit-learn and scipy are imported inside the
-functions that need them, so serving never loads them for an n-gram model.
-"""
-
+# Importing this package imports numpy only: NLTK, scikit-learn and scipy are imported inside the functions
+# that need them, so serving an n-gram model never loads them (tests/unit/model/test_registry.py checks).
 from pipeline.labels import LABELS, normalize_label
 from pipeline.model.bag_of_words import NltkNaiveBayes, TextFeatures
 from pipeline.model.contract import ScoringModel, SentimentModel

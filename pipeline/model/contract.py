@@ -11,7 +11,11 @@ if TYPE_CHECKING:
 
 
 class SentimentModel(Protocol):
-    """Everything that stages, the service and the Lambda handler may use. Text goes in raw."""
+    """Everything that stages, the service and the Lambda handler may use.
+
+    Text goes in raw: every model tokenizes and cleans it itself, from settings saved beside its
+    weights, so training and serving cannot drift apart.
+    """
 
     kind: ClassVar[str]
     labels: tuple[str, ...]

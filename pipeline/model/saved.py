@@ -12,6 +12,8 @@ from pipeline.files import read_json, write_json
 if TYPE_CHECKING:
     from pipeline.model.contract import SentimentModel
 
+# Weights beside model.json are JSON or npz (read with allow_pickle=False), never pickle: a model file
+# can then be inspected, and loading one runs no code.
 FORMAT_VERSION = 1
 
 

@@ -1,8 +1,5 @@
-"""The training vocabulary: n-gram columns learnt from texts by the reference tokenizer, and the matrix to fit on.
-
-Fitting runs as named steps, as scikit-learn's CountVectorizer does (_count_vocab -> _limit_features):
-count_cells() -> prune_cells() -> weight_cells().
-"""
+"""The training vocabulary: n-gram columns learnt by the reference tokenizer, fitted in named steps as scikit-learn's
+CountVectorizer is (count_cells -> prune_cells -> weight_cells)."""
 
 from __future__ import annotations
 
