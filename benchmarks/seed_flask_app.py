@@ -20,7 +20,7 @@ def create_app() -> Flask:
     if not isinstance(model, NltkNaiveBayes):
         raise SystemExit(f"the seed served NLTK Naive Bayes; {os.environ['SEED_MODEL_DIR']} is a {model.kind}")
     featurize = model.features.featurizer()
-    classifier = model._fitted()
+    classifier = model.classifier
     app = Flask(__name__)
 
     @app.post("/predict")

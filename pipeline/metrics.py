@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics
 
-from pipeline.model import LABELS
+from pipeline.labels import LABELS, top_label
 
 POSITIVE = LABELS[1]
 # The scores cross-validation reports per candidate, and so the ones select may choose by.
@@ -20,8 +20,7 @@ def positive_scores(probabilities: Sequence[dict[str, float]]) -> np.ndarray:
 
 
 def predicted_labels(probabilities: Sequence[dict[str, float]]) -> list[str]:
-    """Argmax with ties going to the first label, the same rule as SentimentModel.predict."""
-    return [max(LABELS, key=p.__getitem__) for p in probabilities]
+    return [top_label(p) for p in probabilities]
 
 
 def scores(actual: Sequence[str], probabilities: Sequence[dict[str, float]]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from pipeline.errors import PipelineError
-from pipeline.model import LABELS
+from pipeline.labels import LABELS
 from pipeline.params import Params
 
 log = logging.getLogger(__name__)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from pipeline.errors import PipelineError
+from pipeline.labels import Label, top_label
 from pipeline.model import SentimentModel
 
 MAX_BATCH = 1000
@@ -45,7 +45,7 @@ def check_text(text: str) -> str:
 class Prediction(BaseModel):
     """A typed response: BentoML would rebuild a JSON schema for every `dict` it returns."""
 
-    label: Literal["negative", "positive"]
+    label: Label
     score: float = Field(description="probability of `label`, 0.5 to 1")
     model: str = Field(description="the model version that answered")
 
@@ -54,6 +54,6 @@ def predictions(model: SentimentModel, texts: Sequence[str], version: str) -> li
     """The label of each text with its probability; ties go to the first label, as in evaluation."""
     answers = []
     for probabilities in model.predict_proba(texts):
-        label = max(probabilities, key=probabilities.__getitem__)
+        label = top_label(probabilities)
         answers.append(Prediction(label=label, score=probabilities[label], model=version))
     return answers

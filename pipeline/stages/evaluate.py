@@ -14,8 +14,9 @@ from sklearn.metrics import confusion_matrix, roc_curve
 
 from pipeline.corpus.splits import read_split
 from pipeline.files import staged, write_json
+from pipeline.labels import LABELS
 from pipeline.metrics import positive_scores, predicted_labels, scores
-from pipeline.model import LABELS, load
+from pipeline.model import load
 
 log = logging.getLogger(__name__)
 

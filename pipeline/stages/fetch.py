@@ -20,7 +20,7 @@ from nltk.corpus.reader import CategorizedPlaintextCorpusReader, CategorizedSent
 from pipeline.corpus import nltk_data
 from pipeline.errors import PipelineError
 from pipeline.files import sha256, staged, write_json, write_jsonl
-from pipeline.model import LABELS, normalize_label
+from pipeline.labels import LABELS, normalize_label
 from pipeline.params import Params
 from pipeline.progress import logged
 

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from pipeline.errors import PipelineError
 from pipeline.files import read_jsonl, staged, write_json, write_jsonl
-from pipeline.model import LABELS
+from pipeline.labels import LABELS
 from pipeline.params import Params
 
 log = logging.getLogger(__name__)

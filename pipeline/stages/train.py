@@ -19,8 +19,9 @@ from pipeline.corpus import nltk_data
 from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
 from pipeline.files import staged, write_json
+from pipeline.labels import LABELS
 from pipeline.metrics import CV_KEYS, scores
-from pipeline.model import LABELS, MODELS, SentimentModel, create
+from pipeline.model import MODELS, ScoringModel, SentimentModel, create
 from pipeline.params import Params
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def cross_validate(
         held = [texts[i] for i in held_rows]
         probabilities = model.predict_proba(held)
         fold = scores([labels[i] for i in held_rows], probabilities)
-        if hasattr(model, "scores"):  # a linear model's own log-odds: no 0/1 rounding to clip
+        if isinstance(model, ScoringModel):  # a linear model's own log-odds: no 0/1 rounding to clip
             log_odds[held_rows] = model.scores(held)
         else:
             positive = np.clip([p[LABELS[1]] for p in probabilities], 1e-12, 1 - 1e-12)
@@ -157,7 +158,7 @@ def train(p: TrainParams, name: str, prepared: Path, model_out: Path, cv_out: Pa
         )
         cv["corpus_cv"] = corpus_cv | {"documents": len(everything)}
     model = create(kind, options).fit(texts, labels)
-    if p.calibrate_scores and hasattr(model, "rescale"):
+    if p.calibrate_scores and isinstance(model, ScoringModel):
         cv["score_scale"] = score_scale(log_odds, labels)
         model.rescale(cv["score_scale"])
         log.info(

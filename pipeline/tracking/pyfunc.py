@@ -14,6 +14,7 @@ from mlflow.models import set_model
 from mlflow.pyfunc.model import PythonModel
 from pydantic import BaseModel
 
+from pipeline.labels import top_label
 from pipeline.model import SentimentModel, load
 
 
@@ -39,7 +40,7 @@ class SentimentPyfunc(PythonModel):
         params: dict | None = None,  # noqa: ARG002
     ) -> list[Prediction]:
         probabilities = self.model.predict_proba(model_input)
-        return [Prediction(label=max(p, key=p.__getitem__), **p) for p in probabilities]
+        return [Prediction(label=top_label(p), **p) for p in probabilities]
 
 
 set_model(SentimentPyfunc())

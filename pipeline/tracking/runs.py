@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 
 from pipeline.errors import PipelineError
 from pipeline.files import read_jsonl
-from pipeline.model import LABELS
+from pipeline.labels import LABELS
 from pipeline.serving import REQUIREMENTS
 
 log = logging.getLogger(__name__)

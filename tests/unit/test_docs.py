@@ -33,20 +33,8 @@ HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 
 
-def pending(relative: str) -> bool:
-    """A path that a change made in parallel adds: the docs may name it while the repository is still as before."""
-    relative = relative.rstrip("/")
-    if relative == "docs/experiments.md":  # the experiment journal leaves params.yaml's comments for this file
-        return True
-    if relative == "deploy.yaml":  # params.yaml's image: and deploy: sections move to this file
-        return "deploy" in yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    if relative == "pipeline/model":  # pipeline/model.py is being split into this folder
-        return (REPO / "pipeline" / "model.py").exists()
-    return False
-
-
 def exists(relative: str) -> bool:
-    return (REPO / relative).exists() or pending(relative)
+    return (REPO / relative).exists()
 
 
 def read(path: Path) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 from pathlib import Path
 from typing import Any
@@ -60,9 +59,9 @@ def test_every_candidate_builds(nltk_home: Path) -> None:  # noqa: ARG001 (the s
 
 
 def _defaults(kind: str) -> dict[str, Any]:
-    """The constructor's own defaults of `kind`, found without naming its classes (pipeline.model is being split)."""
-    parameters = inspect.signature(MODELS[kind].__init__).parameters
-    return {name: p.default for name, p in parameters.items() if name not in ("self", "features")}
+    """The defaults of `kind`'s hyper-parameters dataclass (none for NLTK's Naive Bayes, which has features only)."""
+    params = getattr(MODELS[kind], "Params", None)
+    return {field.name: field.default for field in dataclasses.fields(params)} if params else {}
 
 
 def _feature_defaults(kind: str) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""N-gram linear models: one feature pipeline and one serving path (a linear score over n-gram columns) for all."""
