@@ -23,7 +23,7 @@ def predicted_labels(probabilities: Sequence[dict[str, float]]) -> list[str]:
     return [top_label(p) for p in probabilities]
 
 
-def scores(actual: Sequence[str], probabilities: Sequence[dict[str, float]]) -> dict[str, Any]:
+def classification_scores(actual: Sequence[str], probabilities: Sequence[dict[str, float]]) -> dict[str, Any]:
     """Accuracy, macro F1, ROC AUC and per-class precision/recall/F1 (the confusion matrix is a plot)."""
     predicted = predicted_labels(probabilities)
     # scikit-learn's hint says zero_division is a str; its documentation (and code) take 0 as well.

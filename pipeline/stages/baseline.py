@@ -14,7 +14,7 @@ from pipeline.baselines.vader import VaderParams, vader
 from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
 from pipeline.files import staged, write_json
-from pipeline.metrics import scores
+from pipeline.metrics import classification_scores
 from pipeline.params import Params
 from pipeline.tracking.runs import log_baseline
 
@@ -46,7 +46,7 @@ def baseline(
     else:
         actual, probabilities = aws.score(texts, actual, p.comprehend, confirmed)
         settings = p.comprehend.model_dump()
-    result = scores(actual, probabilities)
+    result = classification_scores(actual, probabilities)
     with staged(metrics_out) as metrics_file:
         write_json(metrics_file, result)
         # Inside staged(): if MLflow fails, no metrics file claims the run was recorded.

@@ -15,7 +15,7 @@ from sklearn.metrics import confusion_matrix, roc_curve
 from pipeline.corpus.splits import read_split
 from pipeline.files import staged, write_json
 from pipeline.labels import LABELS
-from pipeline.metrics import positive_scores, predicted_labels, scores
+from pipeline.metrics import classification_scores, positive_scores, predicted_labels
 from pipeline.model import load
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def evaluate(model_dir: Path, prepared: Path, metrics_out: Path, plots_out: Path
     model = load(model_dir)
     ids, texts, actual = read_split(prepared / "test.jsonl")
     probabilities = model.predict_proba(texts)
-    result = scores(actual, probabilities)
+    result = classification_scores(actual, probabilities)
     predicted = predicted_labels(probabilities)
     positive = positive_scores(probabilities)
     fpr, tpr, thresholds = roc_curve([a == LABELS[1] for a in actual], positive)

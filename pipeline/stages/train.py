@@ -20,7 +20,7 @@ from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
 from pipeline.files import staged, write_json
 from pipeline.labels import LABELS
-from pipeline.metrics import CV_KEYS, scores
+from pipeline.metrics import CV_KEYS, classification_scores
 from pipeline.model import MODELS, ScoringModel, SentimentModel, create
 from pipeline.params import Params
 
@@ -107,7 +107,7 @@ def cross_validate(
         model = create(kind, options).fit([texts[i] for i in fit_rows], [labels[i] for i in fit_rows])
         held = [texts[i] for i in held_rows]
         probabilities = model.predict_proba(held)
-        fold = scores([labels[i] for i in held_rows], probabilities)
+        fold = classification_scores([labels[i] for i in held_rows], probabilities)
         if isinstance(model, ScoringModel):  # a linear model's own log-odds: no 0/1 rounding to clip
             log_odds[held_rows] = model.scores(held)
         else:

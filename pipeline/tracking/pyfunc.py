@@ -18,7 +18,7 @@ from pipeline.labels import top_label
 from pipeline.model import SentimentModel, load
 
 
-class Prediction(BaseModel):
+class LabelProbabilities(BaseModel):
     """One text's label and the probability of each label (the keys of pipeline.model.LABELS)."""
 
     label: str
@@ -38,9 +38,9 @@ class SentimentPyfunc(PythonModel):
         context: Any,  # noqa: ARG002 (pyfunc signature)
         model_input: list[str],
         params: dict | None = None,  # noqa: ARG002
-    ) -> list[Prediction]:
+    ) -> list[LabelProbabilities]:
         probabilities = self.model.predict_proba(model_input)
-        return [Prediction(label=top_label(p), **p) for p in probabilities]
+        return [LabelProbabilities(label=top_label(p), **p) for p in probabilities]
 
 
 set_model(SentimentPyfunc())

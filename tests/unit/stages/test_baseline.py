@@ -12,7 +12,7 @@ from pipeline.baselines import comprehend as aws
 from pipeline.baselines.vader import VaderParams
 from pipeline.errors import PipelineError
 from pipeline.files import read_json
-from pipeline.metrics import scores
+from pipeline.metrics import classification_scores
 from pipeline.params import load_section, parse
 from pipeline.stages.baseline import BaselineParams, baseline
 from tests.conftest import REPO, use_nltk_data
@@ -28,7 +28,7 @@ def test_vader_baseline_writes_candidate_metrics_and_an_mlflow_run(
     written = read_json(out)
     assert written == result
     # The same keys as a candidate's metrics/candidates/<name>/test.json, so `dvc metrics show` lines them up.
-    candidate_keys = scores(["negative", "positive"], [{"negative": 0.9, "positive": 0.1}] * 2)
+    candidate_keys = classification_scores(["negative", "positive"], [{"negative": 0.9, "positive": 0.1}] * 2)
     assert set(written) == set(candidate_keys)
     assert set(written["positive"]) == set(candidate_keys["positive"])
     assert written["documents"] == 4
