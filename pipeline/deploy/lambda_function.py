@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline.deploy.settings import DeployParams, allowed_origins, client, role_arn
 from pipeline.errors import PipelineError
-from pipeline.serving import REQUIREMENTS, ROOT, closure_files
+from pipeline.serving import LAMBDA_OVERRIDES, REQUIREMENTS, ROOT, closure_files
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,8 @@ def build_lambda_zip(champion: Path, serving: Path, out: Path) -> Path:
         site = Path(temporary) / "site"
         platform, python = LAMBDA_PLATFORM
         command = [uv, "pip", "install", "--quiet", "--target", str(site), "--python-platform", platform,
-                   "--python-version", python, "--only-binary", ":all:", "-r", str(REQUIREMENTS)]  # fmt: skip
+                   "--python-version", python, "--only-binary", ":all:",
+                   "-r", str(REQUIREMENTS), "--override", str(LAMBDA_OVERRIDES)]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise PipelineError(f"installing {REQUIREMENTS.name} for Lambda failed: {done.stderr.strip()[-300:]}")

@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # rewrites it after `uv lock`; tests/unit/serving/test_requirements.py fails while it is stale.
 PACKAGES = ("nltk", "numpy", "pydantic", "httptools", "uvloop")
 REQUIREMENTS = Path(__file__).with_name("requirements.txt")
+# Where the Lambda zip must differ, and why (the file says): applied over REQUIREMENTS with uv's --override.
+LAMBDA_OVERRIDES = Path(__file__).with_name("lambda-overrides.txt")
 # The serving closure, as bentofile.yaml `include` lists it (a test keeps the two equal): globs under ROOT.
 CLOSURE = ("pipeline/*.py", "pipeline/model/**/*.py", "pipeline/serving/**/*.py")
 
