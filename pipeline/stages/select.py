@@ -18,7 +18,7 @@ from pipeline.errors import PipelineError
 from pipeline.files import read_json, staged, write_json
 from pipeline.metrics import CV_KEYS
 from pipeline.params import Params
-from pipeline.tracking.runs import CandidateRecord, log_pipeline
+from pipeline.tracking.candidates import CandidateRecord, log_pipeline
 
 log = logging.getLogger(__name__)
 

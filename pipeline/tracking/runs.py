@@ -1,44 +1,18 @@
-"""MLflow records of a pipeline run: a parent run, one nested run per candidate, the champion registered.
+"""MLflow runs from the stages: flat params, and a run per baseline beside the candidates' runs.
 
-MLflow is a record for people (`mlflow ui`); stages never read it back. The tracking store is
-MLflow's own default (sqlite:///mlflow.db in the working directory, which is the repository root
+The tracking store is MLflow's own default (sqlite:///mlflow.db in the working directory, the repository root
 under `dvc repro`) unless MLFLOW_TRACKING_URI names another, such as a team's `mlflow server`.
 """
 
 from __future__ import annotations
 
-import logging
-import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import mlflow
-import pandas as pd
-from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 
 from pipeline.errors import PipelineError
-from pipeline.files import read_jsonl
-from pipeline.labels import LABELS
-from pipeline.serving import REQUIREMENTS
-
-log = logging.getLogger(__name__)
-
-PYFUNC_FILE = Path(__file__).with_name("pyfunc.py")
-PACKAGE_DIR = Path(__file__).parents[1]  # the pipeline package, which the logged model imports
-CHAMPION_ALIAS = "champion"
-
-
-@dataclass(frozen=True)
-class CandidateRecord:
-    name: str
-    spec: Mapping[str, Any]  # the candidate's params.yaml entry, as written
-    cv: dict[str, float]
-    test: dict[str, Any]
-    model_dir: Path
-    plots_dir: Path
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -51,85 +25,6 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
-
-
-def _datasets(prepared: Path, source: str) -> dict[str, Any]:
-    """MLflow datasets (with digests) of the train and test splits, so each run names its data."""
-    result = {}
-    for split in ("train", "test"):
-        path = prepared / f"{split}.jsonl"
-        frame = pd.DataFrame(read_jsonl(path), columns=["id", "text", "label"])
-        with warnings.catch_warnings():
-            # MLflow registers the local-file source twice and warns that a path is ambiguous.
-            warnings.filterwarnings("ignore", "The specified dataset source can be interpreted", UserWarning)
-            result[split] = from_pandas(frame, source=str(path), name=f"{source}:{split}", targets="label")
-    return result
-
-
-def _log_candidate(record: CandidateRecord, datasets: dict[str, Any], champion: str, registered_model: str) -> Any:
-    is_champion = record.name == champion
-    with mlflow.start_run(
-        run_name=record.name, nested=True, tags={"role": "candidate", CHAMPION_ALIAS: str(is_champion).lower()}
-    ):
-        mlflow.log_params(flatten(record.spec))
-        metrics = {**flatten(record.cv, "cv_"), **flatten(record.test, "test_")}
-        mlflow.log_metrics({key: float(value) for key, value in metrics.items()})
-        mlflow.log_input(datasets["train"], context="training")
-        mlflow.log_input(datasets["test"], context="evaluation")
-        mlflow.log_artifacts(str(record.plots_dir), artifact_path="plots")
-        return mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(PYFUNC_FILE),
-            artifacts={"model": str(record.model_dir)},
-            code_paths=[str(PACKAGE_DIR)],
-            input_example=["A gripping, beautifully acted film.", "Dull and far too long."],
-            pip_requirements=str(REQUIREMENTS),  # what loading it needs, pinned as the image pins it
-            registered_model_name=registered_model if is_champion else None,
-        )
-
-
-def log_pipeline(
-    experiment: str,
-    registered_model: str,
-    records: list[CandidateRecord],
-    champion: str,
-    prepared: Path,
-    run_params: dict[str, Any],
-) -> dict[str, Any]:
-    """Log every candidate, register the champion's model and point the `champion` alias at it."""
-    source = str(run_params.get("fetch_source", "corpus"))
-    try:
-        mlflow.set_experiment(experiment)
-        datasets = _datasets(prepared, source)
-        with mlflow.start_run(run_name="pipeline", tags={"role": "pipeline"}) as parent:
-            mlflow.log_params(run_params)
-            for split, dataset in datasets.items():
-                mlflow.log_input(dataset, context="training" if split == "train" else "evaluation")
-            champion_info = None
-            for record in records:
-                info = _log_candidate(record, datasets, champion, registered_model)
-                log.info("logged candidate %s to MLflow", record.name)
-                if record.name == champion:
-                    champion_info = info
-            champion_record = next(r for r in records if r.name == champion)
-            mlflow.log_metrics({f"champion_{k}": float(champion_record.cv[k]) for k in ("accuracy", "f1_macro")})
-            mlflow.set_tag(CHAMPION_ALIAS, champion)
-        assert champion_info is not None
-        version = champion_info.registered_model_version
-        client = mlflow.MlflowClient()
-        client.set_registered_model_alias(registered_model, CHAMPION_ALIAS, version)
-        client.set_model_version_tag(registered_model, version, "candidate", champion)
-        client.set_model_version_tag(registered_model, version, "labels", ",".join(LABELS))
-    except MlflowException as error:
-        raise PipelineError(f"MLflow at {mlflow.get_tracking_uri()}: {error.message.splitlines()[0]}") from None
-    return {
-        "experiment": experiment,
-        "parent_run_id": parent.info.run_id,
-        "run_id": champion_info.run_id,
-        "registered_model": registered_model,
-        "version": int(version),
-        "model_uri": f"models:/{registered_model}@{CHAMPION_ALIAS}",
-    }
 
 
 def log_baseline(name: str, experiment: str, settings: dict[str, Any], result: dict[str, Any]) -> str:
