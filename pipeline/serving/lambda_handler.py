@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.model import SentimentModel, load
-from pipeline.serving.rules import MAX_BATCH, check_text, cors_origins, predictions
+from pipeline.serving.rules import MAX_BATCH, check_text, cors_origins, max_body_bytes, predictions
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +47,32 @@ def champion() -> tuple[SentimentModel, str]:
     return model, str(version)
 
 
-def _request(event: dict[str, Any]) -> tuple[str, str, dict[str, str], str]:
-    """(method, path, lower-cased headers, body) from a v1 or v2 event."""
-    http = event.get("requestContext", {}).get("http", {})
-    method = event.get("httpMethod") or http.get("method") or ""
-    path = event.get("rawPath") or event.get("path") or http.get("path") or "/"
-    headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
+def _request(event: Any) -> tuple[str, str, dict[str, str], str]:
+    """(method, path, lower-cased headers, body) from a v1 or v2 event; any other shape is the caller's error."""
+    if not isinstance(event, dict):
+        raise ClientError(400, "not an API Gateway or Function URL event: expected a JSON object")
+    context = event.get("requestContext") or {}
+    http = (context.get("http") if isinstance(context, dict) else None) or {}
+    method = event.get("httpMethod") or (http.get("method") if isinstance(http, dict) else None) or ""
+    path = event.get("rawPath") or event.get("path") or (http.get("path") if isinstance(http, dict) else None) or "/"
+    headers, body = event.get("headers") or {}, event.get("body") or ""
+    if not (isinstance(method, str) and isinstance(path, str) and isinstance(body, str) and isinstance(headers, dict)):
+        raise ClientError(400, "malformed event: method, path and body must be strings and headers an object")
+    headers = {str(key).lower(): str(value) for key, value in headers.items()}
+    limit = max_body_bytes()
+    too_large = ClientError(413, f"request body is over {limit:,} bytes (SENTIMENT_MAX_BODY_BYTES)")
+    encoded = bool(event.get("isBase64Encoded"))
+    # Checked before decoding or parsing: base64 takes 4 characters per 3 bytes, and characters never
+    # outnumber UTF-8 bytes, so most oversized bodies are refused without being copied.
+    if len(body) > (limit * 4 // 3 + 4 if encoded else limit):
+        raise too_large
+    if encoded:
         try:
             body = base64.b64decode(body).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             raise ClientError(400, "the body is not UTF-8 text") from None
+    if len(body.encode("utf-8", "surrogatepass")) > limit:
+        raise too_large
     return method.upper(), path, headers, body
 
 
@@ -90,6 +104,8 @@ def _texts(path: str, body: str) -> tuple[list[str], bool]:
         payload = json.loads(body)
     except json.JSONDecodeError as error:
         raise ClientError(400, f"invalid JSON: {error}") from None
+    except (ValueError, RecursionError) as error:  # an integer of over 4,300 digits; nesting past the stack
+        raise ClientError(400, f"unreadable JSON: {str(error).splitlines()[0][:200]}") from None
     if not isinstance(payload, dict):
         raise ClientError(400, "send a JSON object")
     if path.endswith("/predict_batch"):
@@ -111,7 +127,7 @@ def _texts(path: str, body: str) -> tuple[list[str], bool]:
         raise ClientError(400, str(error)) from None
 
 
-def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:  # noqa: ARG001 (Lambda's signature)
+def handler(event: Any, context: Any = None) -> dict[str, Any]:  # noqa: ARG001 (Lambda's signature)
     cors: dict[str, str] = {}
     try:
         method, path, headers, body = _request(event)
@@ -130,3 +146,6 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:  # no
     except ClientError as error:
         log.info("client error: %s", error)
         return _json(error.status, {"error": str(error)}, cors)
+    except Exception:  # a bug or a broken model: logged with its traceback, answered, never raised to Lambda
+        log.exception("unhandled error")
+        return _json(500, {"error": "internal error; the function's log has the details"}, cors)

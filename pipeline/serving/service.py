@@ -21,14 +21,13 @@ from starlette.staticfiles import StaticFiles
 from pipeline.errors import PipelineError
 from pipeline.model import SentimentModel, load
 from pipeline.serving.middleware import ClientErrorsAreNotServerErrors, RequestGuard
-from pipeline.serving.rules import MAX_BATCH, Prediction, check_text, cors_origins, predictions
+from pipeline.serving.rules import MAX_BATCH, Prediction, check_text, cors_origins, max_body_bytes, predictions
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGED = ROOT / "models" / "bento.json"  # written by the package stage; inside a bento, beside pipeline/
 FRONTEND = ROOT / "frontend"
 
-# A full batch of long reviews fits; anything larger is refused before it is read.
-MAX_BODY_BYTES = int(os.environ.get("SENTIMENT_MAX_BODY_BYTES", 16 * 1024 * 1024))
+MAX_BODY_BYTES = max_body_bytes()
 
 
 def model_tag() -> str:

@@ -86,6 +86,11 @@ class NgramLinearModel:
             raise ValueError(f"{len(table.keys)} n-grams but {len(coef)} weights")
         if (idf is None) != (self.features.weighting != "tfidf"):
             raise ValueError("idf weights are present exactly when weighting is tfidf")
+        # A NaN or infinite weight would load, pass health checks and answer every text with a null score.
+        for name, values in (("coef", coef), ("intercept", [intercept]), ("idf", [] if idf is None else idf)):
+            bad = int(np.size(values) - np.isfinite(values).sum())
+            if bad:
+                raise ValueError(f"{name} holds {bad} values that are not finite")
         self._table = table
         self._coef = np.asarray(coef, dtype=np.float64)
         self._intercept = float(intercept)

@@ -114,6 +114,9 @@ def test_base64_body_from_a_function_url() -> None:
         ("/predict_batch", json.dumps({"texts": ["ok"] * 1001}), 400, "1 to 1000 reviews"),
         ("/predict_batch", '{"texts": ["ok", 3]}', 400, "list of strings"),
         ("/other", '{"text": "x"}', 404, "no endpoint /other"),
+        # Python's json raises RecursionError and ValueError (not JSONDecodeError) on these: they escaped, a 502.
+        ("/predict", "[" * 100_000 + "]" * 100_000, 400, "unreadable JSON"),
+        ("/predict", '{"text": ' + "9" * 5000 + "}", 400, "unreadable JSON"),
     ],
 )
 @pytest.mark.parametrize("make", EVENTS)
@@ -149,3 +152,33 @@ def test_model_loads_once_per_container(monkeypatch: pytest.MonkeyPatch) -> None
     for _ in range(3):
         handler(http_v2("/predict", '{"text": "wonderful"}'))
     assert len(loads) == 1
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTIMENT_MAX_BODY_BYTES", "1000")
+    body = json.dumps({"texts": ["a " * 300] * 3})
+    response = handler(http_v2("/predict_batch", body))
+    assert response["statusCode"] == 413 and "SENTIMENT_MAX_BODY_BYTES" in json.loads(response["body"])["error"]
+    encoded = http_v2("/predict_batch", body, encoded=True)
+    assert handler(encoded)["statusCode"] == 413
+    assert handler(http_v2("/predict", json.dumps({"text": "é" * 600})))["statusCode"] == 413  # 1,200 bytes
+
+
+@pytest.mark.parametrize(
+    "event",
+    [None, [], "text", {"body": 5, "httpMethod": "POST"}, {"headers": ["x"], "httpMethod": "POST"},
+     {"requestContext": "x", "rawPath": "/predict", "body": "{}"}, {"httpMethod": 7}],
+)  # fmt: skip
+def test_a_malformed_event_is_a_4xx_never_an_exception(event: object) -> None:
+    response = handler(event)
+    assert 400 <= response["statusCode"] < 500
+    assert json.loads(response["body"])["error"]
+
+
+def test_a_fault_inside_is_a_500_with_a_message_never_an_exception(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(directory: Path) -> None:
+        raise RuntimeError(f"weights vanished from {directory}")
+
+    monkeypatch.setattr(lambda_handler, "load", broken)
+    response = handler(http_v2("/predict", '{"text": "fine"}'))
+    assert response["statusCode"] == 500 and "log" in json.loads(response["body"])["error"]

@@ -129,6 +129,11 @@ def test_corrupt_weights_are_named(prepared: Path, tmp_path: Path) -> None:
     np.savez(folder / "weights.npz", coef=np.zeros(3), intercept=np.zeros(1))
     with pytest.raises(PipelineError, match="n-grams but 3 weights"):
         load(folder)
+    size = len(json.loads((folder / "vocabulary.json").read_text()))
+    for coef, intercept in ((np.full(size, np.nan), [0.0]), (np.zeros(size), [np.inf])):
+        np.savez(folder / "weights.npz", coef=coef, intercept=np.array(intercept))
+        with pytest.raises(PipelineError, match="not finite"):  # it loaded, and answered every text with null
+            load(folder)
     (folder / "vocabulary.json").write_text(json.dumps({"not": "a list"}))
     with pytest.raises(PipelineError, match="must be a list of n-grams"):
         load(folder)
