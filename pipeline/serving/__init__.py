@@ -17,8 +17,9 @@ PACKAGES = ("nltk", "numpy", "pydantic", "httptools", "uvloop")
 REQUIREMENTS = Path(__file__).with_name("requirements.txt")
 # Where the Lambda zip must differ, and why (the file says): applied over REQUIREMENTS with uv's --override.
 LAMBDA_OVERRIDES = Path(__file__).with_name("lambda-overrides.txt")
-# The serving closure, as bentofile.yaml `include` lists it (a test keeps the two equal): globs under ROOT.
-CLOSURE = ("pipeline/*.py", "pipeline/model/**/*.py", "pipeline/serving/**/*.py")
+# The serving closure, as bentofile.yaml `include` lists it (a test keeps the two equal): globs under ROOT. The
+# compiled scorer is built in place by `uv sync` (setup.py), for the Python and platform of the build machine.
+CLOSURE = ("pipeline/*.py", "pipeline/model/**/*.py", "pipeline/model/**/*.so", "pipeline/serving/**/*.py")
 
 
 def closure_files(root: Path = ROOT) -> list[Path]:

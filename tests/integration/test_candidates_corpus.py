@@ -1,7 +1,8 @@
 """The n-gram candidates of params.yaml on the full movie_reviews corpus (skipped where absent; CI has it).
 
 The exported numpy model must answer as the scikit-learn estimator it was trained as, on every review of the
-seed's test split, and its vectorized tokenizer must give tokenize()'s tokens on all 2,000 reviews.
+seed's test split; its vectorized tokenizer must give tokenize()'s tokens, and its compiled scorer the regex path's
+cells and scores, on all 2,000 reviews.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pipeline.stages.fetch import FetchParams, fetch
 from pipeline.stages.prepare import PrepareParams, prepare
 from pipeline.stages.train import TrainParams, candidate
 from tests.conftest import REPO
+from tests.unit.model.ngrams.test_compiled import cell_counts
 
 pytestmark = [pytest.mark.integration, pytest.mark.corpus]
 
@@ -54,6 +56,15 @@ def test_exported_candidates_equal_their_estimators(full_corpus: Path, tmp_path:
         table = exported.table
         if not table.vectorized:  # stemming or character n-grams: served by the regex path itself
             continue
-        for batch in (texts + test_texts, [text.upper() for text in test_texts]):
+        every = texts + test_texts
+        for batch in (every, [text.upper() for text in test_texts]):
             hashed, regex = table.hashed_ids(batch), table.regex_ids(batch)
             assert np.array_equal(hashed[0], regex[0]) and np.array_equal(hashed[1], regex[1]), name
+        if table.compiled is None:
+            continue
+        # The compiled scorer, on every review: the reference's cells, and its scores within 1e-9.
+        assert cell_counts(table.cells(every)) == cell_counts(table.reference_cells(every)), name
+        reference = exported.reference_scores(every)
+        scores = exported.scores(every)
+        assert np.abs(scores - reference).max() <= 1e-9, name
+        assert np.array_equal(scores > 0, reference > 0), name

@@ -95,6 +95,8 @@ class NgramLinearModel:
         self._coef = np.asarray(coef, dtype=np.float64)
         self._intercept = float(intercept)
         self._idf = None if idf is None else np.asarray(idf, dtype=np.float64)
+        if table.compiled is not None:
+            table.compiled.set_weights(self._coef)
 
     def rescale(self, factor: float) -> None:
         """Multiply every score by `factor` > 0: each text keeps its label and rank; its probability sharpens
@@ -105,10 +107,22 @@ class NgramLinearModel:
             raise PipelineError(f"a score scale must be positive, not {factor}")
         self._coef = self._coef * factor
         self._intercept *= factor
+        if self.table.compiled is not None:
+            self.table.compiled.set_weights(self._coef)
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """Log-odds of positive per text: intercept + sum of weight * value over the text's n-gram cells."""
-        documents, columns = self.table.cells(texts)
+        compiled = self.table.compiled
+        if compiled is not None and self.features.weighting == "binary":  # all of it in C, weights included
+            return compiled.scores(self.table.prepared(texts), self._intercept)
+        return self._summed(*self.table.cells(texts), len(texts))
+
+    def reference_scores(self, texts: Sequence[str]) -> np.ndarray:
+        """scores() from the regex path's cells: the specification the compiled and numpy paths are tested against."""
+        return self._summed(*self.table.reference_cells(texts), len(texts))
+
+    def _summed(self, documents: np.ndarray, columns: np.ndarray, count: int) -> np.ndarray:
+        """Log-odds per document from its (document, column) cells, repeated n-grams counted as weighting says."""
         width = len(self._coef)
         counts = None
         if self.features.weighting == "binary":
@@ -121,7 +135,7 @@ class NgramLinearModel:
             documents, columns = cells // width, cells % width
         values = cell_values(documents, columns, counts, self.features.weighting, self._idf)
         weights = self._coef[columns] if values is None else self._coef[columns] * values
-        return np.bincount(documents, weights=weights, minlength=len(texts)) + self._intercept
+        return np.bincount(documents, weights=weights, minlength=count) + self._intercept
 
     def predict_proba(self, texts: Sequence[str]) -> list[dict[str, float]]:
         if not len(texts):

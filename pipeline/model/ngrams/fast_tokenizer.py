@@ -23,7 +23,7 @@ from pipeline.model.ngrams.features import (
     NgramFeatures,
 )
 from pipeline.model.ngrams.hash_index import HashIndex
-from pipeline.model.text import tokenize
+from pipeline.model.text import TOKEN_PATTERN, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def readings(token: str, tailing: bool, negating: bool) -> Iterator[tuple[bool, 
         if negating and word.startswith(NEGATED_PREFIX):
             written_as.append((True, word.removeprefix(NEGATED_PREFIX)))
         for scoped, written in written_as:
-            if tokenize(written) == [written]:
+            if TOKEN_PATTERN.fullmatch(written):  # tokenize(written) == [written], without the list
                 yield tail, scoped, written
 
 
@@ -134,6 +134,45 @@ def negation_scopes(
     return cue[last_event] & ~cue & ~clause
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class Entries:
+    """A vocabulary's tokens as written in a text, and each one's id in each place it can stand.
+
+    The vectorized and the compiled tokenizers both find a text's tokens among these, then read the id
+    for where the token stands: plain, inside a negation scope, in the repeated tail, or both.
+    """
+
+    written: list[str]
+    # (in the tail, in a scope) -> each entry's id when it stands there (-1: dropped, 0: unknown)
+    place_ids: dict[tuple[bool, bool], np.ndarray]
+    cues: np.ndarray  # which entries open a negation scope
+
+    @classmethod
+    def of(cls, features: NgramFeatures, tokens: Sequence[str]) -> Self:
+        """The entries of `tokens` (token i has id i + 1) under these features."""
+        dropped = [word for word in features.dropped() if tokenize(word) == [word]]
+        negating, tailing = features.mark_negation, bool(features.tail_sentences)
+        places: dict[tuple[bool, bool], dict[str, int]] = {
+            (tail, scoped): {} for tail in (False, True) for scoped in (False, True)
+        }
+        for number, token in enumerate(tokens, start=1):
+            for tail, scoped, written in readings(token, tailing, negating):
+                places[tail, scoped][written] = number
+        for word in dropped:  # a dropped word is dropped wherever it stands
+            for ids in places.values():
+                ids[word] = -1
+        cues = NEGATION_CUES if negating else frozenset()
+        written = list(dict.fromkeys([*chain.from_iterable(places.values()), *cues]))
+        return cls(
+            written=written,
+            place_ids={
+                place: np.array([ids.get(entry, 0) for entry in written], dtype=np.int64)
+                for place, ids in places.items()
+            },
+            cues=np.array([entry in cues for entry in written], dtype=bool),
+        )
+
+
 @dataclasses.dataclass(frozen=True, eq=False)  # arrays have no one truth value to compare by
 class HashedTokenizer:
     """A vocabulary's tokenizer() with array operations rather than re.findall per text (~4x faster).
@@ -161,19 +200,8 @@ class HashedTokenizer:
         and its id in each place a token can stand: plain, inside a negation scope, in the repeated
         tail, and both.
         """
-        dropped = [word for word in features.dropped() if tokenize(word) == [word]]
-        negating, tailing = features.mark_negation, bool(features.tail_sentences)
-        places: dict[tuple[bool, bool], dict[str, int]] = {
-            (tail, scoped): {} for tail in (False, True) for scoped in (False, True)
-        }
-        for number, token in enumerate(tokens, start=1):
-            for tail, scoped, written in readings(token, tailing, negating):
-                places[tail, scoped][written] = number
-        for word in dropped:  # a dropped word is dropped wherever it stands
-            for ids in places.values():
-                ids[word] = -1
-        cues = NEGATION_CUES if negating else frozenset()
-        entries = list(dict.fromkeys([*chain.from_iterable(places.values()), *cues]))
+        found = Entries.of(features, tokens)
+        entries = found.written
         longest = max(map(len, entries), default=1)
         multiplier = hash_index.HASH_MULTIPLIER
         powers = np.array([pow(multiplier, k, 2**64) for k in range(longest + 1)], dtype=np.uint64)
@@ -190,11 +218,8 @@ class HashedTokenizer:
             codes=codes,
             starts=starts,
             lengths=ends - starts,
-            place_ids={
-                place: np.array([ids.get(entry, 0) for entry in entries], dtype=np.int64)
-                for place, ids in places.items()
-            },
-            cues=np.array([entry in cues for entry in entries], dtype=bool),
+            place_ids=found.place_ids,
+            cues=found.cues,
         )
 
     def ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

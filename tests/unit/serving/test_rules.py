@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from pipeline.corpus.splits import read_split
 from pipeline.model import create
+from pipeline.model.ngrams.compiled import SWITCH
 from pipeline.serving.rules import SCORE_CHUNK_CHARACTERS, chunks, predictions
 from tests.conftest import REPO
 
@@ -61,10 +63,11 @@ print(json.dumps({"idle_kib": idle, "peak_kib": status("VmHWM")}))
 """
 
 
-def peak_memory(model: Path, chunk_characters: int) -> dict[str, int]:
+def peak_memory(model: Path, chunk_characters: int, compiled: bool = True) -> dict[str, int]:
     done = subprocess.run(
         [sys.executable, "-c", PEAK, str(model), str(chunk_characters)],
         capture_output=True, text=True, cwd=REPO, timeout=300,
+        env={**os.environ, SWITCH: "1" if compiled else "0"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
@@ -75,7 +78,8 @@ def test_the_worst_batch_the_limits_allow_stays_within_twice_idle_memory(prepare
     _, texts, labels = read_split(prepared / "train.jsonl")
     features = {"mark_negation": True, "tail_sentences": 3}  # the champion's path: scopes and tails vectorized
     create("linear_ensemble", {"features": features}).fit(texts, labels).save(tmp_path / "model")
-    chunked = peak_memory(tmp_path / "model", SCORE_CHUNK_CHARACTERS)
-    assert chunked["peak_kib"] <= 2 * chunked["idle_kib"], chunked
-    whole = peak_memory(tmp_path / "model", 10**9)  # one call, as before: the check above would fail
+    for compiled in (True, False):  # the compiled scorer allocates no per-n-gram arrays; numpy's path does
+        chunked = peak_memory(tmp_path / "model", SCORE_CHUNK_CHARACTERS, compiled)
+        assert chunked["peak_kib"] <= 2 * chunked["idle_kib"], (compiled, chunked)
+    whole = peak_memory(tmp_path / "model", 10**9, compiled=False)  # numpy, one call: the check above would fail
     assert whole["peak_kib"] > 2 * whole["idle_kib"], whole

@@ -1,0 +1,455 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The compiled hot path: raw texts to n-gram columns to scores, as the vectorized and reference paths do.
+
+What it computes is specified by NgramFeatures.tokenizer() (the reference) and HashedTokenizer.ids() +
+ngram_keys() (the numpy path); tests compare all three on every corpus review. Per text it scans the
+characters once, classing each as `re` does for TOKEN_PATTERN (space, word, other: Py_UNICODE_ISSPACE and
+Py_UNICODE_ISALNUM or "_", exactly sre's \\s and \\w), looks each token up among the vocabulary's entries
+(by a 64-bit hash, then compared character by character, so a collision can never pick a wrong token),
+marks negation scopes and the tail while walking the tokens, then packs n-gram keys from the token ids
+(exact integers, never hashed) and probes one open-addressing table whose slots hold key, weight, column
+and a per-text stamp in one 24-byte record: a repeated n-gram counts once without a sort. Keeping the
+record together mattered most (separate key, weight and stamp arrays were 2.3x slower in the issue's
+measurements).
+
+The GIL is released while texts are scored, so a server's event loop keeps running beside a scoring
+thread; one lock per scorer guards its stamps and scratch space.
+"""
+
+from cpython.unicode cimport PyUnicode_GET_LENGTH
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memset
+
+import numpy as np
+
+cdef extern from "Python.h":
+    int PyUnicode_KIND(object)
+    void *PyUnicode_DATA(object)
+    Py_UCS4 PyUnicode_READ(int kind, void *data, Py_ssize_t index) nogil
+    bint Py_UNICODE_ISSPACE(Py_UCS4) nogil
+    bint Py_UNICODE_ISALNUM(Py_UCS4) nogil
+    ctypedef void *PyThread_type_lock
+    PyThread_type_lock PyThread_allocate_lock()
+    void PyThread_free_lock(PyThread_type_lock)
+    int PyThread_acquire_lock(PyThread_type_lock, int) nogil
+    void PyThread_release_lock(PyThread_type_lock) nogil
+
+# Classes as TOKEN_PATTERN sees them. A token is a run of WORD or a run of OTHER characters.
+DEF SPACE = 0
+DEF WORD = 1
+DEF OTHER = 2
+# Token flags: holds a CLAUSE_MARKS character (closes a negation scope), a SENTENCE_MARKS one (ends a sentence).
+DEF CLAUSE = 1
+DEF SENTENCE = 2
+
+cdef uint64_t EMPTY = 0xFFFFFFFFFFFFFFFFULL  # never a key: n-gram keys are below 2**63
+cdef uint64_t MULTIPLIER = 0x9E3779B97F4A7C15ULL  # hash_index.HASH_MULTIPLIER: spreads keys over slots
+
+
+cdef packed struct Slot:
+    uint64_t key
+    double weight
+    uint32_t stamp  # the last text (by number) that counted this n-gram
+    int32_t column
+
+
+cdef inline int character_class(Py_UCS4 c) noexcept nogil:
+    if c < 128:
+        if c == 32 or 9 <= c <= 13 or 28 <= c <= 31:
+            return SPACE
+        if (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c == 95:
+            return WORD
+        return OTHER
+    if Py_UNICODE_ISSPACE(c):
+        return SPACE
+    if Py_UNICODE_ISALNUM(c):
+        return WORD
+    return OTHER
+
+
+cdef inline int marks_of(Py_UCS4 c) noexcept nogil:
+    # CLAUSE_MARKS ".,:;!?" and SENTENCE_MARKS ".!?"
+    if c == 46 or c == 33 or c == 63:
+        return CLAUSE | SENTENCE
+    if c == 44 or c == 58 or c == 59:
+        return CLAUSE
+    return 0
+
+
+cdef inline uint64_t mixed(uint64_t h) noexcept nogil:
+    # splitmix64's finalizer: FNV-1a alone leaves the low bits of short tokens poorly spread
+    h ^= h >> 30
+    h *= 0xBF58476D1CE4E5B9ULL
+    h ^= h >> 27
+    h *= 0x94D049BB133111EBULL
+    h ^= h >> 31
+    return h
+
+
+def character_classes(Py_ssize_t size):
+    """The class of each of the first `size` code points, as this module sees them (tests compare with `re`)."""
+    classes = np.empty(size, dtype=np.uint8)
+    cdef uint8_t[::1] view = classes
+    cdef Py_ssize_t c
+    for c in range(size):
+        view[c] = character_class(<Py_UCS4>c)
+    return classes
+
+
+cdef class NgramScorer:
+    """One vocabulary's compiled tokenizer, n-gram table and weights.
+
+    entries: the vocabulary's tokens as written in a text (a token may stand for several ids: plain, in a
+    negation scope, in the tail); place_ids[place, e] is entry e's id where it stands, place = 2 * in_tail
+    + in_scope (-1: dropped, 0: unknown); cues[e] whether entry e opens a negation scope; keys[c] column c's
+    n-gram key (token ids packed with `base`).
+    """
+
+    cdef uint32_t *entry_codes
+    cdef int64_t *entry_starts
+    cdef int64_t *entry_lengths
+    cdef int32_t *entry_slots
+    cdef uint64_t entry_mask
+    cdef int64_t[:, ::1] place_ids
+    cdef uint8_t[::1] cues
+    cdef Slot *slots
+    cdef uint64_t slot_mask
+    cdef int slot_shift
+    cdef int64_t base
+    cdef int low, high, negating, tail_sentences
+    cdef uint32_t stamp
+    cdef PyThread_type_lock lock
+    # per-call scratch, grown as texts need: each token's entry and flags, then the id stream
+    cdef int32_t *token_entries
+    cdef uint8_t *token_flags
+    cdef int64_t *stream
+    cdef Py_ssize_t capacity
+    cdef readonly Py_ssize_t columns
+
+    def __cinit__(self):
+        self.lock = PyThread_allocate_lock()
+        if self.lock == NULL:
+            raise MemoryError()
+
+    def __init__(self, list entries, place_ids, cues, keys, int64_t base, tuple ngram_range,
+                 bint negating, int tail_sentences):
+        cdef Py_ssize_t count = len(entries), total = 0, e, i, size
+        cdef uint64_t h
+        cdef str entry
+        cdef Py_UCS4 character
+        self.place_ids = np.ascontiguousarray(place_ids, dtype=np.int64)
+        self.cues = np.ascontiguousarray(cues, dtype=np.uint8)
+        if self.place_ids.shape[0] != 4 or self.place_ids.shape[1] != count or self.cues.shape[0] != count:
+            raise ValueError("place_ids must be 4 x entries and cues one per entry")
+        self.base, self.low, self.high = base, ngram_range[0], ngram_range[1]
+        self.negating, self.tail_sentences = negating, tail_sentences
+        for entry in entries:
+            total += PyUnicode_GET_LENGTH(entry)
+        self.entry_codes = <uint32_t *>malloc(max(total, 1) * sizeof(uint32_t))
+        self.entry_starts = <int64_t *>malloc(max(count, 1) * sizeof(int64_t))
+        self.entry_lengths = <int64_t *>malloc(max(count, 1) * sizeof(int64_t))
+        size = 16
+        while size < 2 * count:
+            size *= 2
+        self.entry_mask = size - 1
+        self.entry_slots = <int32_t *>malloc(size * sizeof(int32_t))
+        if not (self.entry_codes and self.entry_starts and self.entry_lengths and self.entry_slots):
+            raise MemoryError()
+        for i in range(size):
+            self.entry_slots[i] = -1
+        total = 0
+        for e in range(count):
+            entry = entries[e]
+            if len(entry) == 0 or character_class(entry[0]) == SPACE:
+                raise ValueError(f"entry {entry!r} is not a token")
+            self.entry_starts[e], self.entry_lengths[e] = total, len(entry)
+            h = 0xCBF29CE484222325ULL
+            for i in range(len(entry)):
+                character = entry[i]
+                self.entry_codes[total + i] = character
+                if character_class(character) != character_class(entry[0]):
+                    raise ValueError(f"entry {entry!r} is not one token")
+                h = (h ^ <uint64_t>character) * 0x100000001B3ULL
+            total += len(entry)
+            i = mixed(h) & self.entry_mask
+            while self.entry_slots[i] >= 0:
+                if self._same(self.entry_slots[i], &self.entry_codes[self.entry_starts[e]], len(entry)):
+                    raise ValueError(f"entry {entry!r} is listed twice")
+                i = (i + 1) & self.entry_mask
+            self.entry_slots[i] = e
+        self._build_columns(np.ascontiguousarray(keys, dtype=np.int64))
+
+    cdef void _build_columns(self, const int64_t[::1] keys) except *:
+        cdef Py_ssize_t count = keys.shape[0], c
+        cdef uint64_t size = 16, i
+        cdef int bits = 4
+        while size < 2 * <uint64_t>count:  # at most half full: probe chains stay short
+            size *= 2
+            bits += 1
+        self.slot_mask, self.slot_shift, self.columns = size - 1, 64 - bits, count
+        self.slots = <Slot *>malloc(size * sizeof(Slot))
+        if not self.slots:
+            raise MemoryError()
+        for i in range(size):
+            self.slots[i].key, self.slots[i].weight, self.slots[i].stamp, self.slots[i].column = EMPTY, 0.0, 0, -1
+        for c in range(count):
+            if keys[c] < 0:
+                raise ValueError("n-gram keys are never negative")
+            i = (<uint64_t>keys[c] * MULTIPLIER) >> self.slot_shift
+            while self.slots[i].key != EMPTY:
+                if self.slots[i].key == <uint64_t>keys[c]:
+                    raise ValueError("vocabulary lists an n-gram twice")
+                i = (i + 1) & self.slot_mask
+            self.slots[i].key, self.slots[i].column = keys[c], c
+
+    def __dealloc__(self):
+        free(self.entry_codes)
+        free(self.entry_starts)
+        free(self.entry_lengths)
+        free(self.entry_slots)
+        free(self.slots)
+        free(self.token_entries)
+        free(self.token_flags)
+        free(self.stream)
+        if self.lock != NULL:
+            PyThread_free_lock(self.lock)
+
+    def set_weights(self, weights):
+        """One weight per column, in column order; copied into the table's records."""
+        cdef const double[::1] values = np.ascontiguousarray(weights, dtype=np.float64)
+        cdef uint64_t i
+        if values.shape[0] != self.columns:
+            raise ValueError(f"{self.columns} columns but {values.shape[0]} weights")
+        with nogil:
+            PyThread_acquire_lock(self.lock, 1)
+            for i in range(self.slot_mask + 1):
+                if self.slots[i].column >= 0:
+                    self.slots[i].weight = values[self.slots[i].column]
+            PyThread_release_lock(self.lock)
+
+    cdef bint _same(self, Py_ssize_t e, const uint32_t *codes, Py_ssize_t length) noexcept nogil:
+        cdef Py_ssize_t k, start = self.entry_starts[e]
+        if self.entry_lengths[e] != length:
+            return False
+        for k in range(length):
+            if self.entry_codes[start + k] != codes[k]:
+                return False
+        return True
+
+    cdef int _reserve(self, Py_ssize_t characters) noexcept nogil:
+        """Scratch for a text of this many characters: at most that many tokens, twice that in the stream."""
+        cdef void *entries
+        cdef void *flags
+        cdef void *stream
+        if characters + 1 <= self.capacity:
+            return 0
+        entries = realloc(self.token_entries, (characters + 1) * sizeof(int32_t))
+        if entries != NULL:
+            self.token_entries = <int32_t *>entries
+        flags = realloc(self.token_flags, (characters + 1) * sizeof(uint8_t))
+        if flags != NULL:
+            self.token_flags = <uint8_t *>flags
+        stream = realloc(self.stream, (2 * characters + 2) * sizeof(int64_t))
+        if stream != NULL:
+            self.stream = <int64_t *>stream
+        if entries == NULL or flags == NULL or stream == NULL:
+            return -1
+        self.capacity = characters + 1
+        return 0
+
+    cdef Py_ssize_t _ids(self, int kind, void *data, Py_ssize_t length, uint32_t *codes) noexcept nogil:
+        """The text's kept token ids into self.stream (tokens, 0 as a stream break, the tail's); their count."""
+        cdef Py_ssize_t i = 0, start, tokens = 0, t, kept = 0, tail_start = 0, ends_seen = 0
+        cdef Py_UCS4 c
+        cdef int cls, flags
+        cdef uint64_t h
+        cdef int32_t slot, e
+        cdef int64_t ident
+        cdef bint negated = False, scoped
+        # 1. tokens: runs of one class other than space, each looked up among the entries
+        while i < length:
+            c = PyUnicode_READ(kind, data, i)
+            cls = character_class(c)
+            if cls == SPACE:
+                i += 1
+                continue
+            start, flags, h = i, 0, 0xCBF29CE484222325ULL
+            while True:
+                codes[i - start] = c
+                flags |= marks_of(c)
+                h = (h ^ <uint64_t>c) * 0x100000001B3ULL
+                i += 1
+                if i >= length:
+                    break
+                c = PyUnicode_READ(kind, data, i)
+                if character_class(c) != cls:
+                    break
+            slot = mixed(h) & self.entry_mask
+            e = -1
+            while self.entry_slots[slot] >= 0:
+                if self._same(self.entry_slots[slot], codes, i - start):
+                    e = self.entry_slots[slot]
+                    break
+                slot = (slot + 1) & self.entry_mask
+            self.token_entries[tokens], self.token_flags[tokens] = e, flags
+            tokens += 1
+        # 2. scopes (features.negation_marked) and the plain stream; flags keep bit 4 for "in a scope"
+        for t in range(tokens):
+            e = self.token_entries[t]
+            scoped = False
+            if self.negating:
+                if e >= 0 and self.cues[e]:
+                    negated = True
+                elif self.token_flags[t] & CLAUSE:
+                    negated = False
+                else:
+                    scoped = negated
+            if scoped:
+                self.token_flags[t] |= 4
+            ident = self.place_ids[1 if scoped else 0, e] if e >= 0 else 0
+            if ident >= 0:
+                self.stream[kept] = ident
+                kept += 1
+        if not self.tail_sentences:
+            return kept
+        # 3. the tail (features.last_sentences): after the tail_sentences-th last sentence end, not
+        # counting a sentence end that is the text's final token
+        self.stream[kept] = 0
+        kept += 1
+        t = tokens - 2
+        while t >= 0:
+            if self.token_flags[t] & SENTENCE:
+                ends_seen += 1
+                if ends_seen == self.tail_sentences:
+                    tail_start = t + 1
+                    break
+            t -= 1
+        for t in range(tail_start, tokens):
+            e = self.token_entries[t]
+            ident = self.place_ids[3 if self.token_flags[t] & 4 else 2, e] if e >= 0 else 0
+            if ident >= 0:
+                self.stream[kept] = ident
+                kept += 1
+        return kept
+
+    cdef inline Slot *_find(self, uint64_t key) noexcept nogil:
+        cdef uint64_t i = (key * MULTIPLIER) >> self.slot_shift
+        while True:
+            if self.slots[i].key == key:
+                return &self.slots[i]
+            if self.slots[i].key == EMPTY:
+                return NULL
+            i = (i + 1) & self.slot_mask
+
+    cdef void _next_stamp(self) noexcept nogil:
+        cdef uint64_t i
+        self.stamp += 1
+        if self.stamp == 0:  # wrapped after 2**32 texts: forget every old stamp once
+            for i in range(self.slot_mask + 1):
+                self.slots[i].stamp = 0
+            self.stamp = 1
+
+    cdef int _walk(self, Py_ssize_t kept, double *score, int64_t document,
+                   int64_t **cells, Py_ssize_t *used, Py_ssize_t *room) noexcept nogil:
+        """Each n-gram of the stream: adds a distinct column's weight to *score, or appends every found
+        (document, column) cell to *cells when cells is not NULL. -1 when memory runs out."""
+        cdef int n
+        cdef Py_ssize_t j, k
+        cdef uint64_t key
+        cdef bint known
+        cdef Slot *slot
+        cdef void *grown
+        self._next_stamp()
+        for n in range(self.low, self.high + 1):
+            for j in range(0, kept - n + 1):
+                key, known = 0, True
+                for k in range(n):
+                    if self.stream[j + k] <= 0:
+                        known = False
+                        break
+                    key = key * <uint64_t>self.base + <uint64_t>self.stream[j + k]
+                if not known:
+                    continue
+                slot = self._find(key)
+                if slot == NULL:
+                    continue
+                if cells == NULL:
+                    if slot.stamp != self.stamp:
+                        slot.stamp = self.stamp
+                        score[0] += slot.weight
+                else:
+                    if used[0] == room[0]:
+                        grown = realloc(cells[0], 4 * room[0] * sizeof(int64_t))
+                        if grown == NULL:
+                            return -1
+                        cells[0], room[0] = <int64_t *>grown, 2 * room[0]
+                    cells[0][2 * used[0]], cells[0][2 * used[0] + 1] = document, slot.column
+                    used[0] += 1
+        return 0
+
+    cdef object _run(self, list texts, double *scores, bint want_cells):
+        cdef Py_ssize_t count = len(texts), d, longest = 0, kept
+        cdef int *kinds = <int *>malloc(max(count, 1) * sizeof(int))
+        cdef void **datas = <void **>malloc(max(count, 1) * sizeof(void *))
+        cdef Py_ssize_t *lengths = <Py_ssize_t *>malloc(max(count, 1) * sizeof(Py_ssize_t))
+        cdef uint32_t *codes = NULL
+        cdef int64_t *cells = NULL
+        cdef Py_ssize_t used = 0, room = 1024
+        cdef int failed = 0
+        cdef str text
+        try:
+            if kinds == NULL or datas == NULL or lengths == NULL:
+                raise MemoryError()
+            for d in range(count):
+                text = texts[d]  # a TypeError here names what is not a str
+                kinds[d], datas[d], lengths[d] = PyUnicode_KIND(text), PyUnicode_DATA(text), len(text)
+                longest = max(longest, lengths[d])
+            codes = <uint32_t *>malloc((longest + 1) * sizeof(uint32_t))
+            if want_cells:
+                cells = <int64_t *>malloc(2 * room * sizeof(int64_t))
+            if codes == NULL or (want_cells and cells == NULL):
+                raise MemoryError()
+            with nogil:  # `texts` holds every text, so their data stays put while the GIL is released
+                PyThread_acquire_lock(self.lock, 1)
+                if self._reserve(longest) < 0:
+                    failed = 1
+                else:
+                    for d in range(count):
+                        kept = self._ids(kinds[d], datas[d], lengths[d], codes)
+                        if want_cells:
+                            failed = self._walk(kept, NULL, d, &cells, &used, &room)
+                        else:
+                            scores[d] = 0.0
+                            failed = self._walk(kept, &scores[d], d, NULL, NULL, NULL)
+                        if failed:
+                            break
+                PyThread_release_lock(self.lock)
+            if failed:
+                raise MemoryError()
+            if not want_cells:
+                return None
+            found = np.empty((used, 2), dtype=np.int64)
+            if used:
+                found.reshape(-1)[:] = <int64_t[:2 * used]>cells
+            return found[:, 0].copy(), found[:, 1].copy()
+        finally:
+            free(kinds)
+            free(datas)
+            free(lengths)
+            free(codes)
+            free(cells)
+
+    def scores(self, list texts, double intercept):
+        """intercept + the sum of each text's distinct columns' weights (binary weighting), one per text."""
+        result = np.empty(len(texts), dtype=np.float64)
+        cdef double[::1] view = result
+        if len(texts):
+            self._run(texts, &view[0], False)
+        return result + intercept
+
+    def cells(self, list texts):
+        """(document, column) of every occurrence of a vocabulary n-gram, as NgramTable.cells() gives them."""
+        if not texts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return self._run(texts, NULL, True)
