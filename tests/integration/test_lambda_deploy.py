@@ -32,7 +32,8 @@ EVENT = {
 @pytest.fixture(scope="module")
 def lambda_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("lambda")
-    model = create("nltk_naive_bayes", {"features": {"stopwords": ["a", "and"]}})
+    # An n-gram model with negation scopes: the zip must carry the compiled scorer, and the handler must use it.
+    model = create("nbsvm", {"features": {"mark_negation": True}})
     model.fit(["a superb and wonderful film", "a dull and awful mess"], ["positive", "negative"])
     model.save(root / "champion")
     (root / "bento.json").write_text('{"model": "movie-reviews-sentiment:tiny"}')
@@ -42,8 +43,9 @@ def lambda_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_zip_is_under_lambdas_limit_and_holds_no_training_code(lambda_zip: Path) -> None:
     assert lambda_zip.stat().st_size < 50 * 1024 * 1024
     names = zipfile.ZipFile(lambda_zip).namelist()
-    assert "pipeline/serving/lambda_handler.py" in names and "model/weights.json" in names
+    assert "pipeline/serving/lambda_handler.py" in names and "model/weights.npz" in names
     assert "pipeline/model/linear/base.py" in names and "pipeline/labels.py" in names
+    assert any(name.startswith("pipeline/model/ngrams/_scorer.cpython-311-") for name in names), "no compiled scorer"
     training = ("sklearn/", "mlflow/", "dvc/", "bentoml/", "pipeline/stages/", "pipeline/tracking/", "pipeline/deploy/")
     assert not any(name.startswith(training) for name in names)
     # The packages are requirements.txt's pins, but for the ones lambda-overrides.txt replaces for Amazon Linux 2.
@@ -66,7 +68,8 @@ def test_handler_runs_from_the_unpacked_zip_alone(lambda_zip: Path, tmp_path: Pa
         "from pipeline.serving.lambda_handler import handler; "
         "response = handler(json.loads(sys.argv[2])); "
         "print(json.dumps({'response': response, 'cold_ms': (time.perf_counter() - start) * 1000, "
-        "'modules': sorted({m.split('.')[0] for m in sys.modules})}))"
+        "'modules': sorted({m.split('.')[0] for m in sys.modules}), "
+        "'compiled': 'pipeline.model.ngrams._scorer' in sys.modules}))"
     )
     done = subprocess.run(
         [sys.executable, "-I", "-S", "-c", script, str(tmp_path / "task"), json.dumps(EVENT)],
@@ -81,6 +84,7 @@ def test_handler_runs_from_the_unpacked_zip_alone(lambda_zip: Path, tmp_path: Pa
         "model": "movie-reviews-sentiment:tiny",
     }
     assert not {"sklearn", "scipy", "mlflow", "pandas", "bentoml"} & set(result["modules"])
+    assert result["compiled"], "the handler scored without the compiled scorer"
 
 
 def test_deploy_twice_creates_then_updates(lambda_zip: Path, moto_endpoint: str) -> None:
