@@ -68,6 +68,11 @@ class NbScaled(NgramLinearModel):
 
         return matrix @ sparse.diags(self._ratios)
 
+    def fit_ratios(self, matrix: Any, positive: np.ndarray, alpha: float) -> tuple[np.ndarray, Any]:
+        """The log-count ratios fitted on these documents, and the estimator's input scaled by them."""
+        ratios = self._ratios = log_count_ratios(matrix, positive, alpha)
+        return ratios, self.estimator_matrix(matrix)
+
 
 class NbSvm(NbScaled):
     """NBSVM (Wang & Manning 2012): a linear SVM on binarized n-grams scaled by naive Bayes log-count ratios.
@@ -86,10 +91,9 @@ class NbSvm(NbScaled):
         from sklearn.svm import LinearSVC
 
         p = self.params
-        ratios = self._ratios = log_count_ratios(matrix, positive, p.alpha)
-        estimator: Any = LinearSVC(C=p.inverse_regularization, max_iter=p.max_iterations, random_state=0).fit(
-            self.estimator_matrix(matrix), positive
-        )
+        ratios, scaled = self.fit_ratios(matrix, positive, p.alpha)
+        estimator: Any = LinearSVC(C=p.inverse_regularization, max_iter=p.max_iterations, random_state=0)
+        estimator.fit(scaled, positive)
         weights = estimator.coef_[0]
         interpolated = (1 - p.interpolation) * np.abs(weights).mean() + p.interpolation * weights
         # The estimator now scores exactly as the exported model, so tests can compare the two.
@@ -110,8 +114,6 @@ class NbLogisticRegression(NbScaled):
 
     def fit_weights(self, matrix: Any, positive: np.ndarray) -> tuple[np.ndarray, float, Any]:
         p = self.params
-        ratios = self._ratios = log_count_ratios(matrix, positive, p.alpha)
-        estimator = liblinear_logistic_regression(p.inverse_regularization, p.max_iterations).fit(
-            self.estimator_matrix(matrix), positive
-        )
+        ratios, scaled = self.fit_ratios(matrix, positive, p.alpha)
+        estimator = liblinear_logistic_regression(p.inverse_regularization, p.max_iterations).fit(scaled, positive)
         return estimator.coef_[0] * ratios, float(estimator.intercept_[0]), estimator
