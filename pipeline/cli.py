@@ -327,6 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("sentiment %s: interrupted", args.command)
         return 130
+    except Exception:
+        # A bug keeps its traceback, but through logging, which masks the credentials a URI in it may carry.
+        log.exception("sentiment %s: unexpected error (a bug; the traceback follows)", args.command)
+        return 1
     return 0
 
 
