@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pipeline.errors import PipelineError
 from pipeline.params import DEFAULT_PATH, load_section, read_params
+from pipeline.progress import mask_uri_secrets_in_logs
 
 log = logging.getLogger("pipeline")
 
@@ -301,6 +302,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(verbose: bool) -> None:
+    mask_uri_secrets_in_logs()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -325,6 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("sentiment %s: interrupted", args.command)
         return 130
+    except Exception:
+        # A bug keeps its traceback, but through logging, which masks the credentials a URI in it may carry.
+        log.exception("sentiment %s: unexpected error (a bug; the traceback follows)", args.command)
+        return 1
     return 0
 
 

@@ -19,15 +19,25 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+# The name of an output being written; .dvcignore and .gitignore list this pattern (tests/unit/test_files.py).
+PARTIAL = ".*.partial"
+
+
+def partial_path(path: Path) -> Path:
+    return path.with_name(PARTIAL.replace("*", path.name))
+
+
 @contextmanager
 def staged(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of `path` to write into; move it into place only on success.
 
     DVC caches whatever a stage leaves at its `outs`, so a stage that dies halfway must leave
-    nothing there: the old output (if any) stays until the new one is complete.
+    nothing there: the old output (if any) stays until the new one is complete. A process killed
+    outright (kill -9, out of memory) leaves the sibling behind: DVC and git ignore its name, so
+    no hash or commit takes it in, and the next run that writes `path` removes it first.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.partial")
+    temporary = partial_path(path)
     _remove(temporary)
     try:
         yield temporary

@@ -1,12 +1,18 @@
-"""Progress lines for long loops, written through logging so DVC and CI logs keep them."""
+"""Log lines: progress for long loops, and URIs with their credentials masked, so DVC and CI logs keep the one and
+never the other."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+# scheme://userinfo@ : the userinfo runs to the last "@" before the path, so a password with a raw "@" is masked whole.
+URI_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s'\"<>]*)@")
+MASK = "***"
 
 
 def logged(items: Iterable[T], total: int, what: str, logger: logging.Logger) -> Iterator[T]:
@@ -18,3 +24,52 @@ def logged(items: Iterable[T], total: int, what: str, logger: logging.Logger) ->
         done += 1
         if done % step == 0 or done == total:
             logger.info("%s: %d/%d", what, done, total)
+
+
+def mask_uri_secrets(text: str) -> str:
+    """`http://user:pass@host` -> `http://user:***@host`; `https://token@host` -> `https://***@host`.
+
+    A URI's userinfo is where MLflow, DVC remotes and registries take credentials from, and a log line is read by
+    more people than own the secret. A user name alone is a token often enough (GitHub, GitLab) to mask it too.
+    """
+
+    def masked(match: re.Match[str]) -> str:
+        user, colon, _ = match["userinfo"].partition(":")
+        return f"{match['scheme']}{f'{user}:{MASK}' if colon else MASK}@"
+
+    return URI_USERINFO.sub(masked, text)
+
+
+class MaskingRecordFactory:
+    """Makes log records as the factory before it did, with URI credentials masked in message, traceback and stack.
+
+    A record factory, not a handler's filter or formatter, because MLflow logs through a handler of its own that
+    does not propagate to the root logger's: this sees every record of the process, whoever handles it.
+    """
+
+    tracebacks = logging.Formatter()
+
+    def __init__(self, previous: Callable[..., logging.LogRecord]) -> None:
+        self.previous = previous
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed logging call: the handler reports it when it emits the record, as before
+            return record
+        if (masked := mask_uri_secrets(message)) != message:
+            record.msg, record.args = masked, ()
+        if record.exc_info:
+            # Formatters reuse exc_text once it is set, so the traceback is formatted (and masked) once, here.
+            record.exc_text = mask_uri_secrets(self.tracebacks.formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = mask_uri_secrets(record.stack_info)
+        return record
+
+
+def mask_uri_secrets_in_logs() -> None:
+    """Install MaskingRecordFactory for the whole process; a second call changes nothing."""
+    current = logging.getLogRecordFactory()
+    if not isinstance(current, MaskingRecordFactory):
+        logging.setLogRecordFactory(MaskingRecordFactory(current))

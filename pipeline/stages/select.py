@@ -19,6 +19,7 @@ from pipeline.files import read_json, staged, write_json
 from pipeline.metrics import CV_KEYS
 from pipeline.params import Params
 from pipeline.tracking.candidates import CandidateRecord, log_pipeline
+from pipeline.tracking.runs import check_tracking_store
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,12 @@ def select(
     selected_out: Path,
     run_params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Choose, register, then write both outputs; a failure anywhere before that leaves the previous ones in place.
+
+    The tracking store is checked first: registering is the only step that can take minutes to fail, and dvc.yaml
+    keeps the outputs (`persist: true`) while this runs, so the last champion stays until a new one is complete.
+    """
+    check_tracking_store()
     if not candidate_specs:
         raise PipelineError("train.candidates is empty: nothing to select from")
     cv = {name: _read(metrics / name / "cv.json", f"CV scores of {name}") for name in candidate_specs}

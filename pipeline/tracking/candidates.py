@@ -19,11 +19,10 @@ import pandas as pd
 from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 
-from pipeline.errors import PipelineError
 from pipeline.files import read_jsonl
 from pipeline.labels import LABELS
 from pipeline.serving import REQUIREMENTS
-from pipeline.tracking.runs import flatten
+from pipeline.tracking.runs import flatten, tracking_error
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +113,7 @@ def log_pipeline(
         client.set_model_version_tag(registered_model, version, "candidate", champion)
         client.set_model_version_tag(registered_model, version, "labels", ",".join(LABELS))
     except MlflowException as error:
-        raise PipelineError(f"MLflow at {mlflow.get_tracking_uri()}: {error.message.splitlines()[0]}") from None
+        raise tracking_error(error) from None
     return {
         "experiment": experiment,
         "parent_run_id": parent.info.run_id,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from tests.support.processes import REPO, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -49,3 +52,24 @@ def test_corrupt_csv_end_to_end(tmp_path: Path) -> None:
     code, lines = run("--params", str(tmp_path / "params.yaml"), "fetch", str(tmp_path / "raw"))
     assert code == 1 and len(lines) == 1 and "has no 'text' column" in lines[0]
     assert not (tmp_path / "raw").exists()
+
+
+def test_a_closed_tracking_port_fails_select_in_seconds_in_one_masked_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The probe's case: MLflow's retries took ~250 s to give up, and printed the password in clear, twice.
+    uri = f"http://alice:s3cret@127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    (tmp_path / "selected.json").write_text("{}")
+    started = time.monotonic()
+    done = subprocess.run(
+        [SENTIMENT, "--params", REPO / "params.yaml", "select", *(tmp_path / name for name in ("c", "m", "p", "d")),
+         tmp_path / "champion", tmp_path / "selected.json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert time.monotonic() - started < 15
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert f"tracking store at {uri.replace('s3cret', '***')} does not answer (Connection refused" in lines[0]
+    assert "s3cret" not in done.stdout + done.stderr
+    assert (tmp_path / "selected.json").read_text() == "{}" and not (tmp_path / "champion").exists()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import mlflow_server
-from tests.support.processes import copy_project
+from tests.support.processes import copy_project, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -100,6 +102,37 @@ def test_second_repro_is_a_no_op(reproduced) -> None:
     done = run([BIN / "dvc", "repro"], root, env)
     assert "Data and pipelines are up to date" in done.stdout
     assert "Running stage" not in done.stdout
+
+
+def test_a_killed_stages_fragments_are_never_tracked(reproduced) -> None:
+    # What `kill -9` of train@seed_nb mid-write leaves (pipeline/files.py staged()), inside select's dependencies.
+    root, env, _ = reproduced
+    lock = (root / "dvc.lock").read_text()
+    fragments = [root / "models" / "candidates" / ".seed_nb.partial", root / "metrics" / "candidates" / "seed_nb"]
+    (fragments[0] / "weights.npz").parent.mkdir()
+    (fragments[0] / "weights.npz").write_bytes(b"\x00" * 64)
+    (fragments[1] / ".cv.json.partial").write_text('{"accuracy": 0.')
+    try:
+        assert json.loads(run([BIN / "dvc", "status", "--json"], root, env).stdout) == {}
+        assert "Data and pipelines are up to date" in run([BIN / "dvc", "repro"], root, env).stdout
+        assert (root / "dvc.lock").read_text() == lock
+    finally:
+        shutil.rmtree(fragments[0])
+        (fragments[1] / ".cv.json.partial").unlink()
+
+
+def test_select_with_the_tracking_server_down_fails_fast_and_keeps_its_outputs(reproduced) -> None:
+    root, env, _ = reproduced
+    kept = {
+        path: path.read_bytes()
+        for path in (root / "models" / "selected.json", root / "models" / "champion" / "model.json")
+    }
+    down = {**env, "MLFLOW_TRACKING_URI": f"http://alice:s3cret@127.0.0.1:{free_port()}"}
+    started = time.monotonic()
+    done = run([BIN / "dvc", "repro", "--force", "--single-item", "select"], root, down, check=False)
+    assert done.returncode != 0 and time.monotonic() - started < 30
+    assert "alice:***@127.0.0.1" in done.stderr and "s3cret" not in done.stdout + done.stderr
+    assert {path: path.read_bytes() for path in kept} == kept  # persist: DVC did not delete them first
 
 
 def test_experiment_with_a_changed_prepare_param(reproduced) -> None:

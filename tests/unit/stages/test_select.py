@@ -4,6 +4,8 @@ store per test."""
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import mlflow
@@ -12,6 +14,7 @@ import pytest
 from pipeline.errors import PipelineError
 from pipeline.stages.select import SelectParams, choose, select
 from tests.conftest import TINY_TRAIN
+from tests.support.processes import free_port
 
 
 def test_choose_uses_cv_scores_and_breaks_ties_by_params_order() -> None:
@@ -72,3 +75,44 @@ def test_select_names_missing_candidate_outputs(evaluated: Path, prepared: Path)
             prepared, evaluated / "champion", evaluated / "selected.json",
         )  # fmt: skip
     assert not (evaluated / "champion").exists() and not (evaluated / "selected.json").exists()
+
+
+def test_a_closed_tracking_port_fails_in_seconds_and_keeps_the_last_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MLflow's own retries take about four minutes to give up on a closed port; the check before any work does not.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://alice:s3cret@127.0.0.1:{free_port()}")
+    champion, selected_file = tmp_path / "champion", tmp_path / "selected.json"
+    (champion / "model.json").parent.mkdir()
+    (champion / "model.json").write_text("{}")
+    selected_file.write_text('{"champion": "last"}')
+    started = time.monotonic()
+    with pytest.raises(PipelineError) as raised:
+        select(
+            SelectParams(), TINY_TRAIN.specs(), tmp_path / "models", tmp_path / "metrics", tmp_path / "plots",
+            tmp_path / "prepared", champion, selected_file,
+        )  # fmt: skip
+    assert time.monotonic() - started < 5
+    message = str(raised.value)
+    assert "tracking store at http://alice:***@127.0.0.1:" in message and "Connection refused; 2 tries" in message
+    assert "s3cret" not in message and "\n" not in message
+    assert selected_file.read_text() == '{"champion": "last"}' and (champion / "model.json").read_text() == "{}"
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # the check's settings were its own
+
+
+def test_a_killed_runs_fragments_are_removed_by_the_next_run(evaluated: Path, prepared: Path) -> None:
+    # What `kill -9` during the write leaves (pipeline/files.py staged()): git and DVC ignore `.*.partial`.
+    out, selected_file = evaluated / "champion", evaluated / "selected.json"
+    (evaluated / ".champion.partial").mkdir()
+    (evaluated / ".champion.partial" / "weights.npz").write_bytes(b"\x00" * 10)
+    (evaluated / ".selected.json.partial").write_text('{"champion": "half')
+    params = SelectParams(min_value=0.5, experiment="tiny", registered_model="tiny-sentiment")
+    selected = select(
+        params, TINY_TRAIN.specs(), evaluated / "models", evaluated / "metrics", evaluated / "plots", prepared, out,
+        selected_file,
+    )  # fmt: skip
+    assert not list(evaluated.glob(".*.partial"))
+    assert json.loads(selected_file.read_text()) == selected
+    assert sorted(path.name for path in out.iterdir()) == sorted(
+        path.name for path in (evaluated / "models" / selected["champion"]).iterdir()
+    )
