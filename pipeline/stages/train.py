@@ -6,6 +6,7 @@ dvc.yaml: sentiment train NAME data/prepared models/candidates/NAME metrics/cand
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import statistics
 from pathlib import Path
@@ -21,7 +22,8 @@ from pipeline.errors import PipelineError
 from pipeline.files import staged, write_json
 from pipeline.labels import LABELS
 from pipeline.metrics import CV_KEYS, classification_scores
-from pipeline.model import MODELS, ScoringModel, SentimentModel, create
+from pipeline.model import MODELS, NgramLinearModel, ScoringModel, SentimentModel, create
+from pipeline.model.ngrams.vocabulary import TokenizedTexts
 from pipeline.params import Params
 
 log = logging.getLogger(__name__)
@@ -86,37 +88,69 @@ def candidate(p: TrainParams, name: str) -> tuple[str, dict[str, Any]]:
     return spec.kind, options
 
 
-def cross_validate(
-    kind: str,
-    options: dict[str, Any],
-    texts: list[str],
-    labels: list[str],
-    folds: int,
-    seed: int,
-    setting: str = "train.cv_folds",
-) -> tuple[dict[str, float], np.ndarray]:
-    """Mean and spread of each score over stratified folds of `texts`, and each text's out-of-fold log-odds
-    of positive (for calibration); `setting` names `folds` in errors."""
+@dataclasses.dataclass(frozen=True)
+class Fits:
+    """Fresh models of one candidate, each fitted on rows of one corpus, which is tokenized once for them all.
+
+    A stage fits its candidate 16 times (5 CV folds, 10 corpus CV folds, the final fit), and the tokenizer was
+    most of an n-gram model's fit: fitted on rows of the tokenized corpus, each document goes through it once,
+    not ~13 times, and each fit is the one its texts give (tests check). NLTK naive Bayes takes the texts.
+    """
+
+    kind: str
+    options: dict[str, Any]
+    texts: list[str]
+    labels: list[str]
+    tokenized: TokenizedTexts | None = None
+
+    @classmethod
+    def of(cls, kind: str, options: dict[str, Any], texts: list[str], labels: list[str]) -> Fits:
+        model = create(kind, options)
+        tokenized = TokenizedTexts.of(model.features, texts) if isinstance(model, NgramLinearModel) else None
+        return cls(kind, options, texts, labels, tokenized)
+
+    def model(self, rows: np.ndarray) -> SentimentModel:
+        """A fresh model fitted on the texts `rows`."""
+        model = create(self.kind, self.options)
+        labels = [self.labels[i] for i in rows]
+        if self.tokenized is not None and isinstance(model, NgramLinearModel):
+            return model.fit_tokenized(self.tokenized.subset(rows), labels)
+        return model.fit([self.texts[i] for i in rows], labels)
+
+    def held_out(self, fit_rows: np.ndarray, held_rows: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+        """One fold: the scores on `held_rows` of a model fitted on `fit_rows`, and their log-odds of positive."""
+        model = self.model(fit_rows)
+        held = [self.texts[i] for i in held_rows]
+        probabilities = model.predict_proba(held)
+        scores = classification_scores([self.labels[i] for i in held_rows], probabilities)
+        if isinstance(model, ScoringModel):  # a linear model's own log-odds: no 0/1 rounding to clip
+            return scores, model.scores(held)
+        positive = np.clip([p[LABELS[1]] for p in probabilities], 1e-12, 1 - 1e-12)
+        return scores, np.log(positive) - np.log1p(-positive)
+
+
+def stratified_folds(labels: list[str], folds: int, seed: int, setting: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit rows, held-out rows) of each stratified fold; `setting` names `folds` in errors."""
     smallest = min(labels.count(label) for label in set(labels))
     if not 2 <= folds <= smallest:
         raise PipelineError(f"{setting}={folds} needs 2 <= folds <= {smallest} (the rarest label's count)")
-    per_fold: dict[str, list[float]] = {key: [] for key in CV_KEYS}
-    log_odds = np.zeros(len(texts))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for number, (fit_rows, held_rows) in enumerate(splitter.split(texts, labels), start=1):
-        model = create(kind, options).fit([texts[i] for i in fit_rows], [labels[i] for i in fit_rows])
-        held = [texts[i] for i in held_rows]
-        probabilities = model.predict_proba(held)
-        fold = classification_scores([labels[i] for i in held_rows], probabilities)
-        if isinstance(model, ScoringModel):  # a linear model's own log-odds: no 0/1 rounding to clip
-            log_odds[held_rows] = model.scores(held)
-        else:
-            positive = np.clip([p[LABELS[1]] for p in probabilities], 1e-12, 1 - 1e-12)
-            log_odds[held_rows] = np.log(positive) - np.log1p(-positive)
+    return list(splitter.split(np.zeros(len(labels)), labels))
+
+
+def cross_validated(
+    folds: list[tuple[np.ndarray, np.ndarray]], results: list[tuple[dict[str, Any], np.ndarray]], documents: int
+) -> tuple[dict[str, float], np.ndarray]:
+    """Mean and spread of each score over the folds' held_out() results, and each of the `documents` texts'
+    out-of-fold log-odds of positive (for calibration)."""
+    per_fold: dict[str, list[float]] = {key: [] for key in CV_KEYS}
+    log_odds = np.zeros(documents)
+    for number, ((_, held_rows), (fold, fold_log_odds)) in enumerate(zip(folds, results, strict=True), start=1):
+        log_odds[held_rows] = fold_log_odds
         for key in CV_KEYS:
             per_fold[key].append(fold[key])
-        log.info("fold %d/%d: accuracy %.4f", number, folds, fold["accuracy"])
-    result: dict[str, float] = {"folds": folds}
+        log.info("fold %d/%d: accuracy %.4f", number, len(folds), fold["accuracy"])
+    result: dict[str, float] = {"folds": len(folds)}
     for key, values in per_fold.items():
         result[key] = statistics.fmean(values)
         result[f"{key}_std"] = statistics.pstdev(values)
@@ -144,20 +178,25 @@ def train(p: TrainParams, name: str, prepared: Path, model_out: Path, cv_out: Pa
     """Fit and save. Returns the model so tests need not load it back."""
     kind, options = candidate(p, name)
     _, texts, labels = read_split(prepared / "train.jsonl")
-    log.info("candidate %s (%s): %d-fold CV on %d training documents", name, kind, p.cv_folds, len(texts))
-    scores_cv, log_odds = cross_validate(kind, options, texts, labels, p.cv_folds, p.cv_seed)
-    cv: dict[str, Any] = dict(scores_cv)  # the selection scores, then corpus_cv and score_scale beside them
+    train_folds = stratified_folds(labels, p.cv_folds, p.cv_seed, "train.cv_folds")
+    every_text, every_label, corpus_folds = texts, labels, []
     if p.corpus_cv_folds:
         _, test_texts, test_labels = read_split(prepared / "test.jsonl")
-        everything, every_label = texts + test_texts, labels + test_labels
-        log.info(
-            "candidate %s: %d-fold CV on all %d documents, for reporting", name, p.corpus_cv_folds, len(everything)
-        )
-        corpus_cv, _ = cross_validate(
-            kind, options, everything, every_label, p.corpus_cv_folds, p.cv_seed, "train.corpus_cv_folds"
-        )
-        cv["corpus_cv"] = corpus_cv | {"documents": len(everything)}
-    model = create(kind, options).fit(texts, labels)
+        every_text, every_label = texts + test_texts, labels + test_labels  # train rows first: they index both
+        corpus_folds = stratified_folds(every_label, p.corpus_cv_folds, p.cv_seed, "train.corpus_cv_folds")
+    log.info(
+        "candidate %s (%s): %d-fold CV on %d training documents, %d-fold corpus CV on all %d, then the final fit",
+        name, kind, p.cv_folds, len(texts), p.corpus_cv_folds, len(every_text),
+    )  # fmt: skip
+    fits = Fits.of(kind, options, every_text, every_label)
+    train_results = [fits.held_out(*fold) for fold in train_folds]
+    scores_cv, log_odds = cross_validated(train_folds, train_results, len(texts))
+    cv: dict[str, Any] = dict(scores_cv)  # the selection scores, then corpus_cv and score_scale beside them
+    if corpus_folds:
+        corpus_results = [fits.held_out(*fold) for fold in corpus_folds]
+        corpus_cv, _ = cross_validated(corpus_folds, corpus_results, len(every_text))
+        cv["corpus_cv"] = corpus_cv | {"documents": len(every_text)}
+    model = fits.model(np.arange(len(texts)))
     if p.calibrate_scores and isinstance(model, ScoringModel):
         cv["score_scale"] = score_scale(log_odds, labels)
         model.rescale(cv["score_scale"])

@@ -16,7 +16,7 @@ from pipeline.files import read_json, write_json
 from pipeline.labels import LABELS, check_training_labels, top_label
 from pipeline.model.ngrams.features import NgramFeatures
 from pipeline.model.ngrams.table import NgramTable
-from pipeline.model.ngrams.vocabulary import TrainingVocabulary, cell_values
+from pipeline.model.ngrams.vocabulary import TokenizedTexts, TrainingVocabulary, cell_values
 from pipeline.model.saved import options_of, write_config
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,17 @@ class NgramLinearModel:
         return self._table
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> Self:
+        return self.fit_tokenized(TokenizedTexts.of(self.features, texts), labels)
+
+    def fit_tokenized(self, texts: TokenizedTexts, labels: Sequence[str]) -> Self:
+        """fit() on texts tokenized beforehand, so fits on parts of one corpus (CV folds) can share one tokenizer pass.
+
+        They must have been tokenized with this model's features: other options give other tokens.
+        """
+        if texts.features != self.features:
+            raise PipelineError(f"{self.kind}: texts tokenized with other features than the model's")
         check_training_labels(labels)
-        training, matrix = TrainingVocabulary.learn(self.features, texts)
+        training, matrix = TrainingVocabulary.learn(texts)
         log.debug("%s: %d documents, %d n-gram columns", self.kind, matrix.shape[0], matrix.shape[1])
         positive = np.array([label == LABELS[1] for label in labels], dtype=np.int64)
         coef, intercept, self.estimator = self.fit_weights(matrix, positive)

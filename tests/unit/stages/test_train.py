@@ -8,9 +8,9 @@ import pytest
 
 from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
-from pipeline.model import load
+from pipeline.model import create, load
 from pipeline.params import parse
-from pipeline.stages.train import TrainParams, score_scale, train
+from pipeline.stages.train import Fits, TrainParams, score_scale, train
 from tests.conftest import TINY_STOPWORDS, TINY_TRAIN
 
 
@@ -88,3 +88,22 @@ def test_score_scale_sharpens_timid_scores_and_softens_overconfident_ones() -> N
     labels = ["positive" if rng.random() < 1 / (1 + np.exp(-z)) else "negative" for z in truth]
     assert score_scale(truth / 10, labels) == pytest.approx(10, rel=0.15)
     assert score_scale(truth * 4, labels) == pytest.approx(0.25, rel=0.15)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        ("nltk_naive_bayes", {"features": {"stopwords": TINY_STOPWORDS}}),
+        ("linear_ensemble", {"features": {"mark_negation": True, "tail_sentences": 1}}),
+    ],
+)
+def test_a_fit_on_rows_of_the_corpus_is_a_fit_on_those_texts(kind: str, options: dict, prepared: Path) -> None:
+    """Each fold fits on rows of a corpus tokenized once for the stage; it must be the model its texts give."""
+    _, texts, labels = read_split(prepared / "train.jsonl")
+    _, test_texts, test_labels = read_split(prepared / "test.jsonl")
+    fits = Fits.of(kind, options, texts + test_texts, labels + test_labels)
+    assert (fits.tokenized is None) == (kind == "nltk_naive_bayes")
+    rows = np.array([21, 3, 0, 7, 12, 18, 5, 9, 22, 14])
+    fold = fits.model(rows)
+    alone = create(kind, options).fit([fits.texts[i] for i in rows], [fits.labels[i] for i in rows])
+    assert fold.predict_proba(texts + test_texts) == alone.predict_proba(texts + test_texts)

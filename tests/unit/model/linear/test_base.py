@@ -12,8 +12,9 @@ import pytest
 
 from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
-from pipeline.model import create, load
+from pipeline.model import NgramFeatures, create, load
 from pipeline.model.linear.base import distinct_cells
+from pipeline.model.ngrams.vocabulary import TokenizedTexts
 from tests.unit.model.conftest import LINEAR_KINDS, TRICKY, predicted_positive
 
 # Every kind with each weighting it accepts, on uni- to trigrams.
@@ -53,6 +54,30 @@ def test_exported_model_equals_the_trained_estimator(kind: str, features: dict, 
     assert fitted.estimator.predict(fitted.estimator_input(test_texts)).tolist() == [
         int(label == "positive") for label in exported.predict(test_texts)
     ]
+
+
+@pytest.mark.parametrize(("kind", "features"), VARIANTS)
+def test_fit_on_a_subset_of_tokenized_texts_is_fit_on_those_texts(
+    kind: str, features: dict, prepared: Path, tmp_path: Path
+) -> None:
+    """The train stage tokenizes its corpus once and fits every fold on a subset: each must save the same model."""
+    _, texts, labels = read_split(prepared / "train.jsonl")
+    rows = [17, 2, 5, 11, 0, 8, 14, 3, 19, 6]
+    fold_texts, fold_labels = [texts[row] for row in rows], [labels[row] for row in rows]
+    alone = create(kind, {"features": features}).fit(fold_texts, fold_labels)
+    shared = create(kind, {"features": features})
+    shared.fit_tokenized(TokenizedTexts.of(shared.features, [*texts, *TRICKY]).subset(rows), fold_labels)
+    alone.save(tmp_path / "alone")
+    shared.save(tmp_path / "shared")
+    for name in ("model.json", "vocabulary.json", "weights.npz"):
+        assert (tmp_path / "shared" / name).read_bytes() == (tmp_path / "alone" / name).read_bytes(), name
+
+
+def test_fit_refuses_texts_tokenized_with_other_features(prepared: Path) -> None:
+    _, texts, labels = read_split(prepared / "train.jsonl")
+    tokenized = TokenizedTexts.of(NgramFeatures(mark_negation=True), texts)
+    with pytest.raises(PipelineError, match="tokenized with other features"):
+        create("nbsvm", {}).fit_tokenized(tokenized, labels)
 
 
 @pytest.mark.parametrize("kind", LINEAR_KINDS)
