@@ -155,7 +155,12 @@ class Entries:
         places: dict[tuple[bool, bool], dict[str, int]] = {
             (tail, scoped): {} for tail in (False, True) for scoped in (False, True)
         }
+        plain, prefixes = places[False, False], (TAIL_PREFIX, NEGATED_PREFIX)
         for number, token in enumerate(tokens, start=1):
+            if not token.startswith(prefixes):  # most tokens: one reading, itself (readings() ~5x slower)
+                if TOKEN_PATTERN.fullmatch(token):
+                    plain[token] = number
+                continue
             for tail, scoped, written in readings(token, tailing, negating):
                 places[tail, scoped][written] = number
         for word in dropped:  # a dropped word is dropped wherever it stands

@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipeline.corpus.splits import read_split
-from pipeline.model import create
+from pipeline.model import NgramLinearModel, create
 from pipeline.model.ngrams.compiled import SWITCH
 from pipeline.serving.rules import SCORE_CHUNK_CHARACTERS, chunks, predictions
 from tests.conftest import REPO
@@ -83,3 +85,19 @@ def test_the_worst_batch_the_limits_allow_stays_within_twice_idle_memory(prepare
         assert chunked["peak_kib"] <= 2 * chunked["idle_kib"], (compiled, chunked)
     whole = peak_memory(tmp_path / "model", 10**9, compiled=False)  # numpy, one call: the check above would fail
     assert whole["peak_kib"] > 2 * whole["idle_kib"], whole
+
+
+def test_odd_texts_get_a_prediction_from_the_compiled_scorer(prepared: Path) -> None:
+    """What the API lets through reaches the compiled scorer as is: each gets a label and a finite score."""
+    _, texts, labels = read_split(prepared / "train.jsonl")
+    model = create("linear_ensemble", {"features": {"mark_negation": True, "tail_sentences": 3}}).fit(texts, labels)
+    assert isinstance(model, NgramLinearModel)
+    if model.table.compiled is None:
+        pytest.skip("the compiled scorer is not built here")
+    odd = [
+        "", "   \t\n", "x" * 100_000, "a\x00b \x00 not\x00good", "\ud800 lone \udfff surrogates",
+        "😀🎬🍿 great 👍", "\u05d6\u05d4 \u05e1\u05e8\u05d8 \u05de\u05e6\u05d5\u05d9\u05df. not bad!", "¬¬ »» ¤",
+    ]  # fmt: skip
+    answers = predictions(model, odd, "v")
+    assert len(answers) == len(odd)
+    assert all(answer.label in ("negative", "positive") and 0.5 <= answer.score <= 1.0 for answer in answers)
