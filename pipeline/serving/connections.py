@@ -19,7 +19,8 @@ HEAD_END = b"\r\n\r\n"
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, answering 431 and closing when a request's line and headers pass
     `max_head_bytes`, and 408 when they are not complete `head_timeout_s` after the connection opened or the
-    request's first byte arrived. Bodies are not counted: RequestGuard limits them, BentoML's timeout times them.
+    request's first byte arrived; a connection that sends nothing in that time is closed unanswered. Bodies are not
+    counted: RequestGuard limits them, and BentoML's traffic timeout bounds how long one may take.
     """
 
     max_head_bytes = 16 * 1024
@@ -76,6 +77,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer = None
         if self.cycle is not None and not self.cycle.response_complete:
             self._arm_head_timer()  # a pipelined head waits while the request before it is answered
+            return
+        if self._head_bytes == 0:  # nothing asked, so nothing to answer (a browser's unused pre-connection)
+            self.transport.close()
             return
         self._refuse(408, "Request Timeout", f"the request's headers took over {self.head_timeout_s:g} s "
                      "(SENTIMENT_HEADER_TIMEOUT_S)")  # fmt: skip
