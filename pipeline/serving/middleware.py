@@ -73,9 +73,9 @@ class RequestGuard:
 
 
 class LoadShedder:
-    """ASGI middleware that admits at most `max_queued` POSTs (the scoring requests) per worker and answers the
-    next with 503 and Retry-After before reading its body, so a flood queues nothing behind the scoring thread and
-    health checks, which are GETs, always get through."""
+    """ASGI middleware that admits at most `max_queued` POSTs (the scoring requests) per worker and answers the next
+    with 503 and Retry-After before reading its body, so queued bodies and waiting time have a ceiling. Health checks
+    are GETs and never wait here; the model runs off the event loop, so they never wait behind it either."""
 
     def __init__(self, app: ASGIApp, max_queued: int, retry_after_s: int = 1) -> None:
         self.app = app

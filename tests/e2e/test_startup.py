@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.e2e.conftest import BIN
-from tests.support.processes import alive, free_port, serving, signal_each, tree, wait_gone
+from tests.support.processes import alive, free_port, serving, signal_each, stop_tree, tree, wait_gone
 
 pytestmark = pytest.mark.e2e
 
@@ -24,9 +24,18 @@ EXIT_WITHIN_S = 60
 
 
 def serve_until_exit(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """`bentoml serve`, expected to give up on its own: its exit code and output."""
+    """`bentoml serve`, expected to give up on its own: its exit code and output. One that does not is stopped with
+    its whole tree after EXIT_WITHIN_S (its workers would outlive a plain kill), and the test fails."""
     command = [BIN / "bentoml", "serve", "--host", "127.0.0.1", "--port", str(free_port())]
-    return subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=EXIT_WITHIN_S)
+    process = subprocess.Popen(
+        command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=EXIT_WITHIN_S)
+    except subprocess.TimeoutExpired:
+        stop_tree(process, grace_s=5)
+        pytest.fail(f"bentoml serve was still running after {EXIT_WITHIN_S} s")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def broken_store(packaged: dict[str, str], folder: Path, damage: str) -> dict[str, str]:
