@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.model import SentimentModel, load
-from pipeline.serving.rules import MAX_BATCH, check_text, cors_origins, max_body_bytes, predictions
+from pipeline.serving.rules import (
+    MAX_BATCH,
+    check_batch,
+    check_model,
+    check_settings,
+    check_text,
+    cors_origins,
+    max_body_bytes,
+    predictions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +45,13 @@ class ClientError(Exception):
 
 @cache
 def champion() -> tuple[SentimentModel, str]:
-    """Loaded on the first request of a container and kept: that first load is the cold start."""
+    """Loaded on the first request of a container and kept: that first load is the cold start. A bad setting, or a
+    model that does not answer probabilities, raises here: each request then gets a 500, and the log names why."""
     started = time.perf_counter()
+    check_settings()
     directory = Path(os.environ.get("SENTIMENT_MODEL_DIR", MODEL_DIR))
     model = load(directory)
+    check_model(model)
     # The zip carries models/bento.json, so the Lambda names the same model tag as the service.
     serving = directory / "bento.json"
     version = json.loads(serving.read_text())["model"] if serving.exists() else f"lambda:{directory.name}"
@@ -122,7 +134,7 @@ def _texts(path: str, body: str) -> tuple[list[str], bool]:
     else:
         raise ClientError(404, f"no endpoint {path}; use POST /predict or /predict_batch")
     try:
-        return [check_text(text) for text in texts], batch
+        return check_batch([check_text(text) for text in texts]), batch
     except ValueError as error:
         raise ClientError(400, str(error)) from None
 

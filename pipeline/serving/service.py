@@ -1,9 +1,9 @@
 """BentoML service: the champion behind a typed HTTP API, and the front end at /ui/. Run: bentoml serve
 
-Settings come from the environment, so one image serves anywhere (defaults in parentheses):
-SENTIMENT_MODEL (the tag `dvc repro` packaged, read from models/bento.json), SENTIMENT_CORS_ORIGINS
-(the local front-end origins), SENTIMENT_MAX_TEXT_BYTES (100,000), SENTIMENT_MAX_BODY_BYTES
-(16 MiB), SENTIMENT_WORKERS (one per CPU).
+Settings come from the environment, so one image serves anywhere: SENTIMENT_MODEL (the tag `dvc repro` packaged,
+read from models/bento.json), SENTIMENT_WORKERS (one per CPU), and the API's limits in rules.SETTINGS
+(docs/serving.md lists each with its default). `bentoml serve` checks them all, and loads and probes the model,
+in its own process before any worker starts; a problem is one line and exit code 1.
 """
 
 from __future__ import annotations
@@ -11,23 +11,50 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
 import bentoml
+from bentoml.exceptions import BentoMLException
 from pydantic import AfterValidator, Field
 from starlette.staticfiles import StaticFiles
 
 from pipeline.errors import PipelineError
 from pipeline.model import SentimentModel, load
-from pipeline.serving.middleware import ClientErrorsAreNotServerErrors, RequestGuard
-from pipeline.serving.rules import MAX_BATCH, Prediction, check_text, cors_origins, max_body_bytes, predictions
+from pipeline.serving.connections import guard_connections
+from pipeline.serving.lifetime import exit_with_parent
+from pipeline.serving.middleware import ClientErrorsAreNotServerErrors, LoadShedder, RequestGuard
+from pipeline.serving.rules import (
+    MAX_BATCH,
+    Prediction,
+    check_batch,
+    check_model,
+    check_settings,
+    check_text,
+    cors_origins,
+    header_timeout_s,
+    max_body_bytes,
+    max_header_bytes,
+    max_queued_requests,
+    predictions,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGED = ROOT / "models" / "bento.json"  # written by the package stage; inside a bento, beside pipeline/
 FRONTEND = ROOT / "frontend"
+# In a worker: the `bentoml serve` process that started it, read before anything else could outlive it.
+PARENT = os.getppid()
 
-MAX_BODY_BYTES = max_body_bytes()
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """`bentoml serve` prints a BentoMLException as one line and exits 1; a PipelineError would print a traceback."""
+    try:
+        yield
+    except PipelineError as error:
+        raise BentoMLException(str(error)) from None
 
 
 def model_tag() -> str:
@@ -51,12 +78,21 @@ def workers() -> int | Literal["cpu_count"]:
 
 
 Review = Annotated[str, AfterValidator(check_text), Field(description="A review as a user wrote it, raw")]
+Reviews = Annotated[list[Review], Field(min_length=1, max_length=MAX_BATCH), AfterValidator(check_batch)]
+
+# `bentoml serve` imports this module before it starts workers, so a bad setting stops it here, with one line.
+with one_line_errors():
+    check_settings()
+    BENTO_MODEL = bentoml.models.BentoModel(model_tag())
+    WORKERS = workers()
+# Runs in every process that imports this module, and must: in a worker, uvicorn loads its config after the import.
+guard_connections(max_header_bytes(), header_timeout_s())
 
 
 @bentoml.asgi_app(StaticFiles(directory=FRONTEND, html=True, check_dir=False), path="/ui")
 @bentoml.service(
     name="sentiment",
-    workers=workers(),
+    workers=WORKERS,
     traffic={"timeout": 30},
     # Two things BentoML does on every call that cost a worker a quarter of its time (py-spy, benchmarks/serve.py):
     # an INFO access-log line, and an OpenTelemetry span that nothing records (no exporter is configured, and
@@ -78,27 +114,36 @@ Review = Annotated[str, AfterValidator(check_text), Field(description="A review 
 class SentimentService:
     """Loads the champion once per worker and calls it; validation lives in the types above."""
 
-    bento_model = bentoml.models.BentoModel(model_tag())
+    bento_model = BENTO_MODEL
+
+    @bentoml.on_deployment
+    def check_before_serving() -> None:
+        """Runs once in `bentoml serve`'s own process, before any worker starts: a model that does not load (a
+        truncated or empty weights file) or answers anything but probabilities stops the server with one line.
+        Failing in the workers instead, it crash-looped: 18 tracebacks in 30 s, never ready, never exiting."""
+        with one_line_errors():
+            check_model(load(Path(BENTO_MODEL.resolve().path)))
 
     def __init__(self) -> None:
+        exit_with_parent(PARENT)
         logging.getLogger("bentoml._internal.server.http_app").addFilter(ClientErrorsAreNotServerErrors())
         self.model: SentimentModel = load(Path(self.bento_model.path))
         self.tag = str(self.bento_model.tag)
 
-    # async: one review takes under 1 ms, about what handing it to BentoML's thread pool and back costs.
-    # predict_batch stays a plain method, so a 1,000-review batch runs in that pool and /readyz answers meanwhile.
+    # Plain methods, so BentoML runs the model in its thread pool (one thread, BentoML's `threads` default: the GIL
+    # lets no more run at once) and the event loop stays free for health checks: a 100 KB review takes tens of ms,
+    # and with `predict` async 64 of them kept /readyz waiting for seconds. The hop costs ~0.2 ms a request.
     @bentoml.api
-    async def predict(self, text: Review) -> Prediction:
+    def predict(self, text: Review) -> Prediction:
         """Classify one review."""
         return predictions(self.model, [text], self.tag)[0]
 
     @bentoml.api
-    def predict_batch(
-        self, texts: Annotated[list[Review], Field(min_length=1, max_length=MAX_BATCH)]
-    ) -> list[Prediction]:
+    def predict_batch(self, texts: Reviews) -> list[Prediction]:
         """Classify up to 1,000 reviews in one request, in order."""
         return predictions(self.model, texts, self.tag)
 
 
-# BentoML's hint wants a factory protocol; a Starlette-style middleware class is what its docs pass.
-SentimentService.add_asgi_middleware(RequestGuard, max_bytes=MAX_BODY_BYTES)  # pyright: ignore[reportArgumentType]
+# Outermost first. BentoML's hint wants a factory protocol; a Starlette-style middleware class is what its docs pass.
+SentimentService.add_asgi_middleware(LoadShedder, max_queued=max_queued_requests())  # pyright: ignore[reportArgumentType]
+SentimentService.add_asgi_middleware(RequestGuard, max_bytes=max_body_bytes())  # pyright: ignore[reportArgumentType]

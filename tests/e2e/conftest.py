@@ -20,6 +20,8 @@ from tests.conftest import REPO, train_tiny_champion
 from tests.support.processes import free_port, serving
 
 BIN = Path(sys.executable).parent
+# The service's header timeout in these tests (10 s by default), so the slow-client test takes seconds.
+HEADER_TIMEOUT_S = 2
 
 
 @contextmanager
@@ -74,6 +76,7 @@ def packaged(tmp_path_factory: pytest.TempPathFactory, allowed_origin: str) -> d
     train_tiny_champion(root, root / "champion")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SENTIMENT_", "MLFLOW_"))}
     env.update(BENTOML_HOME=str(root / "bentoml"), SENTIMENT_WORKERS="1", SENTIMENT_CORS_ORIGINS=allowed_origin)
+    env["SENTIMENT_HEADER_TIMEOUT_S"] = str(HEADER_TIMEOUT_S)
     # In a child: BentoML fixes its store's location the first time a process uses it.
     selected = {"champion": "seed_nb", "kind": "nltk_naive_bayes", "metric": "accuracy", "cv": {}, "test": {}}
     script = (

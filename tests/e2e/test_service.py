@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,8 +15,9 @@ import bentoml
 import pytest
 
 from tests.conftest import REPO
-from tests.e2e.conftest import BIN, bentoml_serve
+from tests.e2e.conftest import BIN, HEADER_TIMEOUT_S, bentoml_serve
 from tests.support.processes import ServerNotReady
+from tests.support.raw_http import LAST_CHUNK, chunk, send_until_answered
 
 pytestmark = pytest.mark.e2e
 
@@ -84,6 +86,7 @@ BAD_INPUTS = [
     ("/predict_batch", json.dumps({"texts": ["ok"] * 1001}).encode(), 400, "at most 1000 items"),
     ("/predict_batch", b'{"texts": ["fine", ""]}', 400, "text is empty"),
     ("/predict_batch", b'{"texts": "not a list"}', 400, "valid array"),
+    ("/predict_batch", json.dumps({"texts": ["a " * 50_000] * 41}).encode(), 400, "SENTIMENT_MAX_BATCH_CHARACTERS"),
 ]
 
 
@@ -110,6 +113,47 @@ def test_body_over_the_cap_is_refused_before_it_is_read(service: str) -> None:
             reply += chunk
     reply = reply.decode()
     assert reply.startswith("HTTP/1.1 413") and "SENTIMENT_MAX_BODY_BYTES" in reply
+
+
+def raw_exchange(service: str, pieces: list[bytes], wait_s: float = 0.1) -> str:
+    host, port = service.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        return send_until_answered(connection, pieces, wait_s).decode(errors="replace")
+
+
+CHUNKED_POST = (
+    b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+    b"Connection: close\r\n\r\n"
+)
+
+
+def test_a_chunked_body_over_the_cap_gets_413_not_500(service: str, service_log: Path) -> None:
+    """Sent without Content-Length, 16.2 MiB got a 500 and an ERROR traceback (issue: hardening, finding 4)."""
+    # 16 MiB, the cap, then one byte more and nothing after: bytes the server never reads would reset the connection.
+    reply = raw_exchange(service, [CHUNKED_POST, *[chunk(b"a" * 1024 * 1024)] * 16, chunk(b"a")])
+    assert reply.startswith("HTTP/1.1 413") and "SENTIMENT_MAX_BODY_BYTES" in reply
+    assert "Traceback" not in service_log.read_text()
+
+
+def test_a_chunked_body_within_the_cap_is_answered(service: str) -> None:
+    body = json.dumps({"text": "A wonderful, superb and moving film!"}).encode()
+    reply = raw_exchange(service, [CHUNKED_POST + chunk(body[:10]) + chunk(body[10:]) + LAST_CHUNK])
+    assert reply.startswith("HTTP/1.1 200") and '"label":"positive"' in reply
+
+
+def test_an_oversized_head_gets_431(service: str) -> None:
+    head = b"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 17_000 + b"\r\n\r\n"
+    reply = raw_exchange(service, [head])
+    assert reply.startswith("HTTP/1.1 431") and "SENTIMENT_MAX_HEADER_BYTES" in reply
+
+
+def test_a_slow_head_is_cut_off_after_the_header_timeout(service: str) -> None:
+    """Slowloris: a header line every 0.2 s held a connection open for as long as the client liked."""
+    lines = [b"GET /readyz HTTP/1.1\r\n"] + [f"X-Slow-{n}: y\r\n".encode() for n in range(10 * HEADER_TIMEOUT_S)]
+    started = time.monotonic()
+    reply = raw_exchange(service, lines, wait_s=0.2)
+    assert reply.startswith("HTTP/1.1 408") and "SENTIMENT_HEADER_TIMEOUT_S" in reply
+    assert time.monotonic() - started < HEADER_TIMEOUT_S + 1
 
 
 @pytest.mark.parametrize("content_type", ["multipart/form-data", "text/plain", "application/x-www-form-urlencoded"])

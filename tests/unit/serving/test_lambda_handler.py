@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,25 @@ def test_a_fault_inside_is_a_500_with_a_message_never_an_exception(monkeypatch: 
     monkeypatch.setattr(lambda_handler, "load", broken)
     response = handler(http_v2("/predict", '{"text": "fine"}'))
     assert response["statusCode"] == 500 and "log" in json.loads(response["body"])["error"]
+
+
+def test_a_batch_over_the_character_limit_is_a_400_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTIMENT_MAX_BATCH_CHARACTERS", "20")
+    response = handler(http_v2("/predict_batch", json.dumps({"texts": ["a superb film", "a dull mess!"]})))
+    assert response["statusCode"] == 400 and "SENTIMENT_MAX_BATCH_CHARACTERS" in json.loads(response["body"])["error"]
+
+
+def test_a_bad_setting_or_a_model_answering_nan_is_a_500_never_a_null_score(
+    monkeypatch: pytest.MonkeyPatch, tiny_champion: Path
+) -> None:
+    monkeypatch.setenv("SENTIMENT_MAX_TEXT_BYTES", "100kB")
+    assert handler(http_v2("/predict", '{"text": "fine"}'))["statusCode"] == 500
+    monkeypatch.delenv("SENTIMENT_MAX_TEXT_BYTES")
+    model = lambda_handler.load(tiny_champion)
+    monkeypatch.setattr(
+        model, "predict_proba", lambda texts: [{"negative": math.nan, "positive": math.nan}] * len(texts)
+    )
+    monkeypatch.setattr(lambda_handler, "load", lambda directory: model)  # noqa: ARG005
+    lambda_handler.champion.cache_clear()
+    response = handler(http_v2("/predict", '{"text": "fine"}'))
+    assert response["statusCode"] == 500 and "null" not in response["body"]

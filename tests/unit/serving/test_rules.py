@@ -1,8 +1,9 @@
-"""The API's rules: big batches are scored in bounded chunks, so one request's memory has a ceiling."""
+"""The API's rules: bounded work and memory per request, settings and models checked before serving."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -11,9 +12,19 @@ from pathlib import Path
 import pytest
 
 from pipeline.corpus.splits import read_split
+from pipeline.errors import PipelineError
 from pipeline.model import NgramLinearModel, create
 from pipeline.model.ngrams.compiled import SWITCH
-from pipeline.serving.rules import SCORE_CHUNK_CHARACTERS, chunks, predictions
+from pipeline.serving.rules import (
+    SCORE_CHUNK_CHARACTERS,
+    check_batch,
+    check_model,
+    check_settings,
+    chunks,
+    header_timeout_s,
+    max_batch_characters,
+    predictions,
+)
 from tests.conftest import REPO
 
 
@@ -101,3 +112,74 @@ def test_odd_texts_get_a_prediction_from_the_compiled_scorer(prepared: Path) -> 
     answers = predictions(model, odd, "v")
     assert len(answers) == len(odd)
     assert all(answer.label in ("negative", "positive") and 0.5 <= answer.score <= 1.0 for answer in answers)
+
+
+class Probabilities:
+    """A stand-in model answering fixed probabilities: a broken one without breaking real weights."""
+
+    labels = ("negative", "positive")
+
+    def __init__(self, answer: dict[str, float]) -> None:
+        self.answer = answer
+
+    def predict_proba(self, texts: list[str]) -> list[dict[str, float]]:
+        return [dict(self.answer) for _ in texts]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("SENTIMENT_MAX_TEXT_BYTES", "100kB", "SENTIMENT_MAX_TEXT_BYTES must be a whole number of bytes above 0"),
+        ("SENTIMENT_MAX_BODY_BYTES", "0", "SENTIMENT_MAX_BODY_BYTES must be a whole number of bytes above 0"),
+        ("SENTIMENT_MAX_BATCH_CHARACTERS", "-5", "SENTIMENT_MAX_BATCH_CHARACTERS must be a whole number of characters"),
+        ("SENTIMENT_MAX_QUEUED_REQUESTS", "many", "SENTIMENT_MAX_QUEUED_REQUESTS must be a whole number of requests"),
+        ("SENTIMENT_MAX_HEADER_BYTES", "1.5", "SENTIMENT_MAX_HEADER_BYTES must be a whole number of bytes"),
+        ("SENTIMENT_HEADER_TIMEOUT_S", "nan", "SENTIMENT_HEADER_TIMEOUT_S must be a number of seconds above 0"),
+        ("SENTIMENT_HEADER_TIMEOUT_S", "0", "SENTIMENT_HEADER_TIMEOUT_S must be a number of seconds above 0"),
+        ("SENTIMENT_CORS_ORIGINS", "*", "SENTIMENT_CORS_ORIGINS must list origins"),
+    ],
+)
+def test_a_bad_setting_is_named_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    """ "100kB" passed start-up and health checks, then answered 400 to every request (issue: hardening, finding 2)."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(PipelineError, match=message) as failure:
+        check_settings()
+    assert repr(value) in str(failure.value) or value == "*"
+
+
+def test_every_bad_setting_is_named_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTIMENT_MAX_TEXT_BYTES", "100kB")
+    monkeypatch.setenv("SENTIMENT_HEADER_TIMEOUT_S", "soon")
+    with pytest.raises(PipelineError, match="SENTIMENT_MAX_TEXT_BYTES.*; SENTIMENT_HEADER_TIMEOUT_S"):
+        check_settings()
+
+
+def test_good_settings_pass_and_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTIMENT_MAX_BATCH_CHARACTERS", " 500 ")
+    monkeypatch.setenv("SENTIMENT_HEADER_TIMEOUT_S", "2.5")
+    check_settings()
+    assert max_batch_characters() == 500 and header_timeout_s() == 2.5
+
+
+def test_a_batch_over_the_character_limit_is_refused_before_scoring(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTIMENT_MAX_BATCH_CHARACTERS", "10")
+    assert check_batch(["abcde", "fghij"]) == ["abcde", "fghij"]
+    with pytest.raises(
+        ValueError, match=r"11 characters; the limit is 10 per request \(SENTIMENT_MAX_BATCH_CHARACTERS"
+    ):
+        check_batch(["abcde", "fghijk"])
+
+
+def test_a_model_that_answers_anything_but_probabilities_is_refused() -> None:
+    check_model(Probabilities({"negative": 0.25, "positive": 0.75}))  # type: ignore[arg-type]
+    for broken in ({"negative": math.nan, "positive": math.nan}, {"negative": 0.9, "positive": 0.9}, {"positive": 1.0}):
+        with pytest.raises(PipelineError, match="weights are broken"):
+            check_model(Probabilities(broken))  # type: ignore[arg-type]
+
+
+def test_a_prediction_is_never_null() -> None:
+    """NaN weights answered every request {"score": null} (issue: hardening, finding 2): now it is an error, a 500."""
+    with pytest.raises(PipelineError, match="scored a text nan"):
+        predictions(Probabilities({"negative": math.nan, "positive": math.nan}), ["fine"], "v")  # type: ignore[arg-type]
