@@ -133,12 +133,18 @@ TINY_TRAIN = TrainParams(
             "kind": "nltk_naive_bayes",
             "features": {"stopwords": "english", "stem": "english", "binary": True},
         },
+        # The champion's kind and features: served by the compiled scorer, as the real champion is.
+        "ensemble_negation_tail": {
+            "kind": "linear_ensemble",
+            "features": {"mark_negation": True, "tail_sentences": 3},
+        },
     },
 )
 
 
-def train_tiny_champion(root: Path, destination: Path) -> Path:
-    """seed_nb fitted on the tiny corpus (NLTK data, raw and prepared splits under `root`), saved to `destination`.
+def train_tiny_champion(root: Path, destination: Path, candidate: str = "seed_nb") -> Path:
+    """A TINY_TRAIN candidate fitted on the tiny corpus (NLTK data, raw and prepared splits under `root`), saved to
+    `destination`.
 
     For tests that serve or package a model, where its quality does not matter but its realness does.
     """
@@ -148,7 +154,7 @@ def train_tiny_champion(root: Path, destination: Path) -> Path:
     try:
         fetch(FetchParams(), root / "raw")
         prepare(PrepareParams(), root / "raw", root / "prepared")
-        train(TINY_TRAIN, "seed_nb", root / "prepared", destination, root / "cv.json")
+        train(TINY_TRAIN, candidate, root / "prepared", destination, root / "cv.json")
     finally:
         nltk.data.path[:] = saved_path
     return destination

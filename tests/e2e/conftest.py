@@ -20,6 +20,7 @@ from tests.conftest import REPO, train_tiny_champion
 from tests.support.processes import free_port, serving
 
 BIN = Path(sys.executable).parent
+TINY_CHAMPION = "ensemble_negation_tail"
 # The service's header timeout in these tests (10 s by default), so the slow-client test takes seconds.
 HEADER_TIMEOUT_S = 2
 
@@ -71,14 +72,15 @@ def allowed_origin(sites: dict[str, Site]) -> str:
 
 @pytest.fixture(scope="session")
 def packaged(tmp_path_factory: pytest.TempPathFactory, allowed_origin: str) -> dict[str, str]:
-    """The tiny corpus's seed_nb champion in a private BentoML store; returns the server's environment."""
+    """The tiny corpus's champion, of the real champion's kind and features (so the compiled scorer serves it),
+    in a private BentoML store; returns the server's environment."""
     root = tmp_path_factory.mktemp("serving")
-    train_tiny_champion(root, root / "champion")
+    train_tiny_champion(root, root / "champion", TINY_CHAMPION)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SENTIMENT_", "MLFLOW_"))}
     env.update(BENTOML_HOME=str(root / "bentoml"), SENTIMENT_WORKERS="1", SENTIMENT_CORS_ORIGINS=allowed_origin)
     env["SENTIMENT_HEADER_TIMEOUT_S"] = str(HEADER_TIMEOUT_S)
     # In a child: BentoML fixes its store's location the first time a process uses it.
-    selected = {"champion": "seed_nb", "kind": "nltk_naive_bayes", "metric": "accuracy", "cv": {}, "test": {}}
+    selected = {"champion": TINY_CHAMPION, "kind": "linear_ensemble", "metric": "accuracy", "cv": {}, "test": {}}
     script = (
         "import json, sys; from pathlib import Path; from pipeline.stages.package import import_model; "
         "print(import_model(sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])))"
