@@ -54,7 +54,7 @@ def test_select_registers_the_champion_and_logs_every_candidate(evaluated: Path,
     assert sorted(r.info.run_name for r in children) == sorted(TINY_TRAIN.candidates)
     for child in children:
         assert {"cv_accuracy", "test_accuracy", "test_roc_auc", "test_positive_f1"} <= set(child.data.metrics)
-        assert child.data.params["kind"] == "nltk_naive_bayes"
+        assert child.data.params["kind"] == TINY_TRAIN.candidates[child.info.run_name].kind
         assert {i.dataset.name for i in child.inputs.dataset_inputs} == {"corpus:train", "corpus:test"}
         assert "plots/confusion.png" in {a.path for a in client.list_artifacts(child.info.run_id, "plots")}
     assert parent.data.params["prepare_seed"] == "0"
