@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline.deploy.settings import DeployParams, allowed_origins, client, role_arn
 from pipeline.errors import PipelineError
-from pipeline.serving import LAMBDA_OVERRIDES, REQUIREMENTS, ROOT, closure_files
+from pipeline.serving import HTTP_SERVER_ONLY, LAMBDA_OVERRIDES, REQUIREMENTS, ROOT, closure_files
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,15 @@ def build_lambda_zip(champion: Path, serving: Path, out: Path) -> Path:
         raise PipelineError("uv is not on PATH: run this through `uv run sentiment ...`")
     with tempfile.TemporaryDirectory() as temporary:
         site = Path(temporary) / "site"
+        requirements = Path(temporary) / "requirements.txt"
+        requirements.write_text(
+            "".join(line for line in REQUIREMENTS.read_text().splitlines(keepends=True)
+                    if line.split("==")[0].strip() not in HTTP_SERVER_ONLY)
+        )  # fmt: skip
         platform, python = LAMBDA_PLATFORM
         command = [uv, "pip", "install", "--quiet", "--target", str(site), "--python-platform", platform,
                    "--python-version", python, "--only-binary", ":all:",
-                   "-r", str(REQUIREMENTS), "--override", str(LAMBDA_OVERRIDES)]  # fmt: skip
+                   "-r", str(requirements), "--override", str(LAMBDA_OVERRIDES)]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise PipelineError(f"installing {REQUIREMENTS.name} for Lambda failed: {done.stderr.strip()[-300:]}")

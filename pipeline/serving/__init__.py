@@ -17,6 +17,9 @@ PACKAGES = ("nltk", "numpy", "pydantic", "httptools", "uvloop")
 REQUIREMENTS = Path(__file__).with_name("requirements.txt")
 # Where the Lambda zip must differ, and why (the file says): applied over REQUIREMENTS with uv's --override.
 LAMBDA_OVERRIDES = Path(__file__).with_name("lambda-overrides.txt")
+# Left out of the Lambda zip: uvicorn's fast HTTP parser and event loop, for `bentoml serve`; the Lambda handler
+# parses no HTTP and runs no event loop (4 MB of a zip that must stay small for cold starts).
+HTTP_SERVER_ONLY = ("httptools", "uvloop")
 # The serving closure, as bentofile.yaml `include` lists it (a test keeps the two equal): globs under ROOT. The
 # compiled scorer is built in place by `uv sync` (setup.py), for the Python and platform of the build machine.
 CLOSURE = ("pipeline/*.py", "pipeline/model/**/*.py", "pipeline/model/**/*.so", "pipeline/serving/**/*.py")
