@@ -32,9 +32,10 @@ class RequestGuard:
     as this once did, made BentoML answer 500.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, origins: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.origins = origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,12 +43,13 @@ class RequestGuard:
         headers = dict(scope["headers"])
         media_type = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
         if scope["method"] == "POST" and media_type != b"application/json":
-            return await refuse(send, 415, f"send JSON with Content-Type: application/json, not {media_type.decode()}")
+            message = f"send JSON with Content-Type: application/json, not {media_type.decode()}"
+            return await refuse(send, 415, message, cors(scope, self.origins))
         length = headers.get(b"content-length")
         if length is not None:
             # The server never hands on more body than Content-Length announces, so nothing more to count.
             if length.isdigit() and int(length) > self.max_bytes:
-                return await refuse(send, 413, self.too_large, CLOSE)
+                return await refuse(send, 413, self.too_large, [*CLOSE, *cors(scope, self.origins)])
             return await self.app(scope, receive, send)
         messages: list[Message] = []
         received = 0
@@ -58,7 +60,7 @@ class RequestGuard:
                 return  # the client left
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                return await refuse(send, 413, self.too_large, CLOSE)
+                return await refuse(send, 413, self.too_large, [*CLOSE, *cors(scope, self.origins)])
             messages.append(message)
             more = message.get("more_body", False)
 
@@ -77,10 +79,13 @@ class LoadShedder:
     with 503 and Retry-After before reading its body, so queued bodies and waiting time have a ceiling. Health checks
     are GETs and never wait here; the model runs off the event loop, so they never wait behind it either."""
 
-    def __init__(self, app: ASGIApp, max_queued: int, retry_after_s: int = 1) -> None:
+    def __init__(
+        self, app: ASGIApp, max_queued: int, retry_after_s: int = 1, origins: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
         self.max_queued = max_queued
         self.retry_after_s = retry_after_s
+        self.origins = origins
         self.queued = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,12 +96,22 @@ class LoadShedder:
                 f"busy: this worker already holds {self.max_queued} requests (SENTIMENT_MAX_QUEUED_REQUESTS); "
                 f"retry in {self.retry_after_s} s"
             )
-            return await refuse(send, 503, message, [(b"retry-after", str(self.retry_after_s).encode())])
+            retry = [(b"retry-after", str(self.retry_after_s).encode())]
+            return await refuse(send, 503, message, [*retry, *cors(scope, self.origins)])
         self.queued += 1
         try:
             await self.app(scope, receive, send)
         finally:
             self.queued -= 1
+
+
+def cors(scope: Scope, origins: frozenset[str]) -> list[tuple[bytes, bytes]]:
+    """The CORS headers BentoML's own middleware would add, for answers given before it runs: without them a page
+    from an allowed origin sees a network error instead of the 413, 415 or 503 and its message."""
+    origin = dict(scope["headers"]).get(b"origin", b"")
+    if origin.decode("latin-1") not in origins:
+        return [(b"vary", b"Origin")] if origins else []
+    return [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
 
 
 async def refuse(send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:

@@ -163,5 +163,6 @@ class SentimentService:
 
 
 # Outermost first. BentoML's hint wants a factory protocol; a Starlette-style middleware class is what its docs pass.
-SentimentService.add_asgi_middleware(LoadShedder, max_queued=max_queued_requests())  # pyright: ignore[reportArgumentType]
-SentimentService.add_asgi_middleware(RequestGuard, max_bytes=max_body_bytes())  # pyright: ignore[reportArgumentType]
+ORIGINS = frozenset(cors_origins())  # their refusals carry CORS headers too, so a page can read the message
+SentimentService.add_asgi_middleware(LoadShedder, max_queued=max_queued_requests(), origins=ORIGINS)  # pyright: ignore[reportArgumentType]
+SentimentService.add_asgi_middleware(RequestGuard, max_bytes=max_body_bytes(), origins=ORIGINS)  # pyright: ignore[reportArgumentType]

@@ -106,3 +106,20 @@ def test_a_full_worker_sheds_posts_with_503_and_retry_after_but_serves_health_ch
     assert shed[0]["status"] == 503 and (b"retry-after", b"1") in shed[0]["headers"]
     assert "SENTIMENT_MAX_QUEUED_REQUESTS" in json.loads(shed[1]["body"])["error"]
     assert admitted[0]["status"] == 200 and health[0]["status"] == 200
+
+
+def test_refusals_carry_cors_headers_for_an_allowed_origin_only() -> None:
+    """Answered before BentoML's CORS middleware, a 413 reached a page as a network error, its message lost."""
+    origins = frozenset({"http://127.0.0.1:8080"})
+    guard = RequestGuard(Recorder(), max_bytes=10, origins=origins)
+    allowed = http_scope(headers={b"origin": b"http://127.0.0.1:8080", b"content-length": b"11"})
+    sent = call(guard, allowed, chunked())
+    assert sent[0]["status"] == 413 and (b"access-control-allow-origin", b"http://127.0.0.1:8080") in sent[0]["headers"]
+    other = http_scope(headers={b"origin": b"http://127.0.0.1:9", b"content-type": b"text/plain"})
+    sent = call(guard, other, chunked())
+    assert sent[0]["status"] == 415 and not any(
+        name == b"access-control-allow-origin" for name, _ in sent[0]["headers"]
+    )
+    shedder = LoadShedder(Recorder(), max_queued=0, origins=origins)
+    sent = call(shedder, allowed, chunked())
+    assert sent[0]["status"] == 503 and (b"access-control-allow-origin", b"http://127.0.0.1:8080") in sent[0]["headers"]
