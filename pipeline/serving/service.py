@@ -141,8 +141,8 @@ class SentimentService:
         # One thread: the GIL lets no more numpy work run at once, and the compiled scorer holds one lock per model.
         self.thread = anyio.CapacityLimiter(1)
         # Everything loaded so far (BentoML, pydantic, the model) lives as long as the worker: left out of the garbage
-        # collector's full passes, which stalled the event loop under load (benchmarks/serve.py: p99 ~95 -> ~30 ms
-        # at 64 connections with requests served faster than today; docs/serving.md, How fast).
+        # collector's full passes, which stalled the event loop under load (benchmarks/serve.py at 64 connections:
+        # p99 ~70 -> ~35 ms; docs/serving.md, How fast).
         gc.freeze()
 
     async def answer(self, texts: list[str]) -> list[Prediction]:
