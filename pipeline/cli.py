@@ -14,12 +14,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipeline.errors import PipelineError
-from pipeline.params import DEFAULT_PATH, load_section, read_params
+from pipeline.params import DEFAULT_PATH, load_section, parse, read_params
 from pipeline.progress import mask_uri_secrets_in_logs
 
 log = logging.getLogger("pipeline")
 
-DESCRIPTION = "The `sentiment` command: one subcommand per DVC stage, plus the image and the AWS deploys."
+DESCRIPTION = (
+    "The `sentiment` command: one subcommand per DVC stage, plus batch scoring, the image and the AWS deploys."
+)
 
 DEPLOY_SETTINGS = Path("deploy.yaml")
 
@@ -93,6 +95,57 @@ def _package(args: argparse.Namespace) -> None:
     from pipeline.stages.package import PackageParams, package
 
     package(load_section(PackageParams, "package", args.params), args.selected, args.serving_out, args.bento_out)
+
+
+def _score(args: argparse.Namespace) -> None:
+    from pipeline.batch.score import ScoreParams, score
+
+    section = read_params(args.params).get("score", {}) if args.params.is_file() else {}
+    p = parse(ScoreParams, section, "score", args.params)
+    given = {
+        "model": args.model,
+        "text_column": args.text_column,
+        "keep": tuple(args.keep) if args.keep else None,
+        "format": args.format,
+        "partition_by": args.partition_by,
+        "master": args.master,
+        "env_manager": args.env_manager,
+    }
+    conf = dict(p.spark_conf)
+    for setting in args.conf or ():
+        key, equals, value = setting.partition("=")
+        if not equals or not key:
+            raise PipelineError(f"--conf {setting!r}: expected KEY=VALUE")
+        conf[key] = value
+    p = p.model_copy(update={**{k: v for k, v in given.items() if v is not None}, "spark_conf": conf})
+    score(parse(ScoreParams, p.model_dump(), "score", args.params), args.input, args.output, args.summary)
+
+
+def add_score_command(commands: argparse._SubParsersAction) -> None:
+    """`sentiment score INPUT OUTPUT`: params.yaml `score:` gives the defaults, options override them."""
+    score = commands.add_parser(
+        "score",
+        help="score a corpus (CSV, JSONL or Parquet; local or s3://) with the champion on Spark, into Parquet",
+        description="Batch scoring on Spark (the `spark` extra): every row of INPUT (a file, a folder or a glob) "
+        "scored by the model that serves online, written to OUTPUT as Parquet; rows that cannot be scored go to "
+        "OUTPUT/_rejects with the reason. Defaults come from params.yaml `score:`. See docs/scoring.md.",
+    )
+    score.add_argument("input", help="a file, folder or glob: local path or s3://")
+    score.add_argument("output", help="a folder: local path or s3://")
+    score.add_argument("--model", help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/..., or a model folder")
+    score.add_argument("--text-column", help="the column holding the review (default: text)")
+    score.add_argument("--keep", action="append", metavar="COLUMN", help="an id column to copy; repeatable")
+    score.add_argument("--format", choices=("auto", "csv", "jsonl", "parquet"), help="default: from file names")
+    score.add_argument("--partition-by", choices=("input_file", "scored_date"), help="default: input_file")
+    score.add_argument("--master", help="local[*] (default), local[N], spark://HOST:7077, yarn, k8s://...")
+    score.add_argument(
+        "--env-manager",
+        choices=("local", "virtualenv", "uv", "conda"),
+        help="local (default): this environment's scorer; others: MLflow builds the model's environment per node",
+    )
+    score.add_argument("--conf", action="append", metavar="KEY=VALUE", help="a Spark setting; repeatable")
+    score.add_argument("--summary", type=Path, metavar="PATH", help="write the counts as JSON (a DVC metric)")
+    score.set_defaults(handler=_score)
 
 
 def _image_build(args: argparse.Namespace) -> None:
@@ -296,6 +349,7 @@ def parser() -> argparse.ArgumentParser:
         "import the champion into the BentoML model store and build the bento",
         "selected", "serving_out", "bento_out",
     )  # fmt: skip
+    add_score_command(commands)
     add_image_commands(commands)
     add_deploy_commands(commands)
     return top

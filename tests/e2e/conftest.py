@@ -71,11 +71,16 @@ def allowed_origin(sites: dict[str, Site]) -> str:
 
 
 @pytest.fixture(scope="session")
-def packaged(tmp_path_factory: pytest.TempPathFactory, allowed_origin: str) -> dict[str, str]:
-    """The tiny corpus's champion, of the real champion's kind and features (so the compiled scorer serves it),
-    in a private BentoML store; returns the server's environment."""
+def tiny_champion(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny corpus's champion, of the real champion's kind and features (so the compiled scorer serves it)."""
+    root = tmp_path_factory.mktemp("champion")
+    return train_tiny_champion(root, root / "champion", TINY_CHAMPION)
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory, tiny_champion: Path, allowed_origin: str) -> dict[str, str]:
+    """tiny_champion in a private BentoML store; returns the server's environment."""
     root = tmp_path_factory.mktemp("serving")
-    train_tiny_champion(root, root / "champion", TINY_CHAMPION)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SENTIMENT_", "MLFLOW_"))}
     env.update(BENTOML_HOME=str(root / "bentoml"), SENTIMENT_WORKERS="1", SENTIMENT_CORS_ORIGINS=allowed_origin)
     env["SENTIMENT_HEADER_TIMEOUT_S"] = str(HEADER_TIMEOUT_S)
@@ -86,7 +91,7 @@ def packaged(tmp_path_factory: pytest.TempPathFactory, allowed_origin: str) -> d
         "print(import_model(sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, "tiny-sentiment", str(root / "champion"), json.dumps(selected)],
+        [sys.executable, "-c", script, "tiny-sentiment", str(tiny_champion), json.dumps(selected)],
         env=env, capture_output=True, text=True, check=True, cwd=REPO,
     )  # fmt: skip
     env["SENTIMENT_MODEL"] = done.stdout.strip().splitlines()[-1]

@@ -1,0 +1,67 @@
+"""What runs in Spark's Python workers: Arrow batches of texts in, the label and its probability out.
+
+The model is the service's own (pipeline.model.load, the compiled scorer when built), loaded once per Python
+worker process and kept for every later task (Spark reuses its Python workers), never once per batch. Labels
+and scores come from predict_proba and top_label, the rule `/predict_batch` answers with, so a review gets the
+same answer online and offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.labels import top_label
+from pipeline.model import SentimentModel, load
+from pipeline.serving.rules import chunks
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_LOADED: dict[str, SentimentModel] = {}
+
+
+def loaded(directory: str) -> SentimentModel:
+    """The model saved in `directory`, loaded on this process's first call for it."""
+    model = _LOADED.get(directory)
+    if model is None:
+        model = _LOADED[directory] = load(Path(directory))
+    return model
+
+
+def label_scores(model: SentimentModel, texts: Sequence[str]) -> tuple[list[str], list[float]]:
+    """Each text's top label and that label's probability, scored in runs of bounded size (serving's chunks)."""
+    labels: list[str] = []
+    scores: list[float] = []
+    for chunk in chunks(texts):
+        for probabilities in model.predict_proba(chunk):
+            label = top_label(probabilities)
+            labels.append(label)
+            scores.append(probabilities[label])
+    return labels, scores
+
+
+class ArrowScorer:
+    """The function given to DataFrame.mapInArrow: every column but `text` passes through; label, score follow.
+
+    `model_file` is the name the model folder was shipped under (SparkContext.addFile): each executor, local or
+    on a cluster, finds its own copy with SparkFiles.get.
+    """
+
+    def __init__(self, model_file: str) -> None:
+        self.model_file = model_file
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+        from pyspark import SparkFiles
+
+        model = loaded(SparkFiles.get(self.model_file))
+        for batch in batches:
+            texts = batch.column(batch.schema.get_field_index("text")).to_pylist()
+            labels, scores = label_scores(model, texts)
+            kept = [name for name in batch.schema.names if name != "text"]
+            yield pa.RecordBatch.from_arrays(
+                [*(batch.column(batch.schema.get_field_index(n)) for n in kept), pa.array(labels), pa.array(scores)],
+                names=[*kept, "label", "score"],
+            )
