@@ -105,7 +105,7 @@ def _score(args: argparse.Namespace) -> None:
     given = {
         "model": args.model,
         "text_column": args.text_column,
-        "keep": tuple(args.keep) if args.keep else None,
+        "keep": args.keep,
         "format": args.format,
         "partition_by": args.partition_by,
         "master": args.master,

@@ -44,7 +44,7 @@ class ScoreParams(Params):
     # models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN/PATH, an MLflow model folder or a saved model's folder
     model: str = "models:/movie-reviews-sentiment@champion"
     text_column: str = "text"
-    keep: tuple[str, ...] = ()  # id columns copied to the output
+    keep: list[str] = Field(default_factory=list)  # id columns copied to the output
     format: Format = "auto"
     partition_by: Literal["input_file", "scored_date"] = "input_file"
     master: str = "local[*]"
@@ -65,15 +65,29 @@ class ScoreSummary:
     model: str
     run_id: str | None
     seconds: float
+    phase_seconds: dict[str, float]  # start (model, Spark, listing), scoring, rejects, summary: where the time went
 
     def as_json(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items()}
 
 
+class Phases:
+    """Seconds per phase of the job, in order, each from the end of the one before."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self.last = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phases[name] = round(now - self.last, 3)
+        self.last = now
+
+
 def score(p: ScoreParams, input_uri: str, output_uri: str, summary: Path | None = None) -> ScoreSummary:
     """Score every row of INPUT into OUTPUT; see the module's docstring. Problems with the job itself (no input,
     an unknown model, no Java) are one PipelineError; problems with single rows are counted in the rejects."""
-    started = time.perf_counter()
+    clock = Phases()
     with tempfile.TemporaryDirectory(prefix="sentiment-score-") as scratch:
         if p.env_manager != "local" and "://" not in p.model and ":/" not in p.model:
             if not (Path(p.model) / "MLmodel").is_file():
@@ -84,7 +98,8 @@ def score(p: ScoreParams, input_uri: str, output_uri: str, summary: Path | None 
         try:
             files = find_files(spark, input_uri, p.format)
             log.info("%d %s file(s), %.1f MB", len(files.paths), files.format, files.size / 1e6)
-            result = _run(spark, p, model, files, hadoop_uri(output_uri.rstrip("/")), started)
+            clock.done("start")
+            result = _run(spark, p, model, files, hadoop_uri(output_uri.rstrip("/")), clock)
         finally:
             spark.stop()
     _log_summary(result, output_uri)
@@ -94,7 +109,7 @@ def score(p: ScoreParams, input_uri: str, output_uri: str, summary: Path | None 
 
 
 def _run(
-    spark: SparkSession, p: ScoreParams, model: ResolvedModel, files: InputFiles, output: str, started: float
+    spark: SparkSession, p: ScoreParams, model: ResolvedModel, files: InputFiles, output: str, clock: Phases
 ) -> ScoreSummary:
     from pyspark.sql import functions as F
 
@@ -113,13 +128,15 @@ def _run(
     accepted = rows.where(F.col("reason").isNull()).drop("reason")
     scored = _arrow_scored(spark, accepted, model) if p.env_manager == "local" else _mlflow_scored(accepted, model, p)
     _write(scored.select("*", *stamp), output, p.partition_by, "scoring")
+    clock.done("scoring")
     value = F.substring(F.coalesce(F.col("text"), F.lit("")), 1, SHOWN_CHARACTERS)
     rejected = rows.where(F.col("reason").isNotNull()).select(
         *(F.col(f"`{name}`") for name in p.keep), "input_file", "reason", value.alias("text_start"), *stamp
     )
     _write(rejected, f"{output}/{REJECTS}", p.partition_by, "rejects")
     _clear_stale(spark, output, p.partition_by, owned, since_ms)
-    return _summarize(spark, output, p.partition_by, owned, model, time.perf_counter() - started)
+    clock.done("rejects")
+    return _summarize(spark, output, p.partition_by, owned, model, clock)
 
 
 def _arrow_scored(spark: SparkSession, accepted: DataFrame, model: ResolvedModel) -> DataFrame:
@@ -190,7 +207,7 @@ def _clear_stale(spark: SparkSession, output: str, partition_by: str, owned: Seq
 
 
 def _summarize(
-    spark: SparkSession, output: str, partition_by: str, owned: Sequence[str], model: ResolvedModel, seconds: float
+    spark: SparkSession, output: str, partition_by: str, owned: Sequence[str], model: ResolvedModel, clock: Phases
 ) -> ScoreSummary:
     """Counts read back from what was written (Parquet footers and one small column), never from the input."""
     from pyspark.sql import functions as F
@@ -217,6 +234,7 @@ def _summarize(
     if rejects is not None:
         reasons = {row["reason"]: int(row["count"]) for row in rejects.groupBy("reason").count().collect()}
     rejected = sum(reasons.values())
+    clock.done("summary")
     return ScoreSummary(
         rows=scored + rejected,
         scored=scored,
@@ -226,7 +244,8 @@ def _summarize(
         by_input=dict(sorted(by_input.items())),
         model=model.name,
         run_id=model.run_id,
-        seconds=round(seconds, 3),
+        seconds=round(sum(clock.phases.values()), 3),
+        phase_seconds=clock.phases,
     )
 
 

@@ -4,6 +4,8 @@ every file it runs, so `dvc repro` can never keep an output made by code that ha
 from __future__ import annotations
 
 import fnmatch
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ from tests.support.imports import REPO, closure, files_of, imports_of, module_fi
 SERVING_ROOTS = ("pipeline.serving.service", "pipeline.serving.lambda_handler")
 # What runs besides a stage's own module: `bentoml build` imports the service; MLflow loads the pyfunc file.
 STAGE_EXTRA_ROOTS = {"package": ("pipeline.serving.service",), "select": ("pipeline.tracking.pyfunc",)}
+# Stages whose code is not in pipeline/stages: batch scoring is a command of its own that a stage may run.
+STAGE_MODULES = {"score": "pipeline.batch.score"}
 
 
 def package_modules(folder: str) -> list[str]:
@@ -64,7 +68,7 @@ def test_each_dvc_stage_depends_on_all_the_code_it_runs(name: str) -> None:
     body = stage.get("do", stage)
     command = body["cmd"].split()
     assert command[:2] == ["sentiment", name], f"stage {name} should run `sentiment {name}`"
-    roots = [f"pipeline.stages.{name}", *STAGE_EXTRA_ROOTS.get(name, ())]
+    roots = [STAGE_MODULES.get(name, f"pipeline.stages.{name}"), *STAGE_EXTRA_ROOTS.get(name, ())]
     assert module_file(roots[0]) is not None
     needed = files_of(closure(roots))
     if name == "package":  # the bento carries the whole serving closure, imported or not
@@ -72,3 +76,15 @@ def test_each_dvc_stage_depends_on_all_the_code_it_runs(name: str) -> None:
     deps = [str(dep) for dep in body["deps"]]
     missing = sorted(str(path) for path in needed if not covered(path, deps))
     assert not missing, f"dvc.yaml stage {name} runs these files but does not depend on them: {missing}"
+
+
+def test_only_batch_imports_pyspark_and_the_cli_imports_batch_lazily() -> None:
+    """pyspark is an optional 478 MB extra: every other module, the CLI's top level included, runs without it."""
+    for module in package_modules(""):
+        if module.startswith("pipeline.batch"):
+            continue
+        spark = {name for name in imports_of(module) if name.split(".")[0] == "pyspark"}
+        assert not spark, f"{module} imports {sorted(spark)}"
+    script = "import sys, pipeline.cli, pipeline.batch.score; print('pyspark' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO)
+    assert done.stdout.strip() == "False"

@@ -31,6 +31,7 @@ STAGE_SECTIONS: dict[str, type[BaseModel]] = {
     "select": SelectParams,
     "package": PackageParams,
     "baseline": BaselineParams,
+    "score": ScoreParams,
 }
 DEPLOY_SECTIONS: dict[str, type[BaseModel]] = {"image": ImageParams, "deploy": DeployParams}
 GOOD = {
