@@ -11,6 +11,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from pipeline.batch.score import ScoreParams
 from pipeline.cli import main
 from pipeline.deploy.image import ImageParams
 from pipeline.deploy.settings import DeployParams
