@@ -121,12 +121,12 @@ def read_rows(spark: SparkSession, files: InputFiles, text_column: str, keep: Se
         raise
     except Exception as error:  # AnalysisException and friends: an unreadable file
         raise PipelineError(f"cannot read the input as {files.format}: {first_line(error)}") from None
-    # Names, not paths, are the key: Spark and Hadoop's listing spell a local path's URI differently (file:/ and
-    # file:///), and names are unique (find_files).
-    names = spark.createDataFrame(list(zip(files.encoded, files.names, strict=True)), "_name string, input_file string")
+    # Keyed by name, not path: Spark and Hadoop's listing spell a local path's URI differently (file:/ and file:///),
+    # and names are unique (find_files). A map literal, not a join: one lookup per row, no shuffle or broadcast.
+    pairs = [F.lit(value) for pair in zip(files.encoded, files.names, strict=True) for value in pair]
+    input_file = F.create_map(*pairs)[F.col("_metadata.file_name")]
     columns = [*(F.col(f"`{name}`") for name in keep), text.alias("text"), reason.alias("reason")]
-    with_name = rows.select(*columns, F.col("_metadata.file_name").alias("_name"))
-    return with_name.join(F.broadcast(names), "_name").drop("_name")
+    return rows.select(*columns, input_file.alias("input_file"))
 
 
 def _check_columns(found: Sequence[str], text_column: str, keep: Sequence[str], files: InputFiles) -> None:
