@@ -72,3 +72,11 @@ def test_each_dvc_stage_depends_on_all_the_code_it_runs(name: str) -> None:
     deps = [str(dep) for dep in body["deps"]]
     missing = sorted(str(path) for path in needed if not covered(path, deps))
     assert not missing, f"dvc.yaml stage {name} runs these files but does not depend on them: {missing}"
+
+
+def test_the_roc_overlay_draws_every_candidate() -> None:
+    """dvc.yaml's top-level plots cannot loop over train.candidates, so this keeps the list in step with it."""
+    [overlay] = yaml.safe_load((REPO / "dvc.yaml").read_text())["plots"]
+    drawn = overlay["roc_every_candidate"]["y"]
+    candidates = yaml.safe_load((REPO / "params.yaml").read_text())["train"]["candidates"]
+    assert drawn == {f"plots/{name}/roc.csv": "tpr" for name in candidates}
