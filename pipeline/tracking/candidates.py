@@ -101,7 +101,7 @@ def cv_figure(records: list[CandidateRecord], metric: str, champion: str) -> Any
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure, axes = pyplot.subplots(figsize=(7, 0.45 * len(records) + 1.2), dpi=100)
+    figure, axes = pyplot.subplots(figsize=(8, 0.45 * len(records) + 1.6), dpi=100)
     for row, record in enumerate(reversed(records)):
         colour = "tab:orange" if record.name == champion else "grey" if record.barred_by else "tab:blue"
         axes.errorbar(
@@ -109,8 +109,8 @@ def cv_figure(records: list[CandidateRecord], metric: str, champion: str) -> Any
             markerfacecolor=colour if record.name == champion else "white",
         )  # fmt: skip
     axes.set_yticks(range(len(records)), [record.name for record in reversed(records)])
-    axes.set_xlabel(f"train-split CV {metric}, mean ± standard deviation over folds")
-    axes.set_title(f"champion {champion} (orange); grey: barred by a behaviour floor", fontsize="medium")
+    axes.set_xlabel(f"train-split CV {metric}: mean ± standard deviation over folds")
+    axes.set_title(f"champion: {champion} (filled)\ngrey: barred by a behaviour floor", fontsize="medium")
     axes.grid(axis="x", alpha=0.3)
     figure.tight_layout()
     return figure
