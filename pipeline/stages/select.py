@@ -43,9 +43,6 @@ class BehaviourFloors(Params):
             if behaviour[test]["failure_rate"] > floor
         ]
 
-    def __str__(self) -> str:
-        return ", ".join(f"{test} <= {floor}" for test, floor in self.model_dump().items())
-
 
 class SelectParams(Params):
     # A key of each candidate's cv.json: scored by k-fold CV on the train split, never on test.
@@ -114,6 +111,9 @@ def select(
         raise PipelineError("train.candidates is empty: nothing to select from")
     cv = {name: _read(metrics / name / "cv.json", f"CV scores of {name}") for name in candidate_specs}
     behaviour = {name: _read(metrics / name / "behaviour.json", f"behaviour of {name}") for name in candidate_specs}
+    for name, tests in behaviour.items():
+        if missing := [test for test in TESTS if test not in tests]:
+            raise PipelineError(f"behaviour of {name} has no {', '.join(missing)}: run `dvc repro` to remake it")
     floors = p.behaviour_max_failure_rate
     barred = {name: floors.broken_by(behaviour[name]) for name in candidate_specs}
     for name, broken in barred.items():

@@ -91,6 +91,16 @@ def test_select_names_missing_candidate_outputs(evaluated: Path, prepared: Path)
     assert not (evaluated / "champion").exists() and not (evaluated / "selected.json").exists()
 
 
+def test_select_names_a_stale_behaviour_file(evaluated: Path, prepared: Path) -> None:
+    path = evaluated / "metrics" / "seed_nb" / "behaviour.json"
+    write_json(path, {test: row for test, row in read_json(path).items() if test != "contrast"})
+    with pytest.raises(PipelineError, match="behaviour of seed_nb has no contrast: run `dvc repro` to remake it"):
+        select(
+            SelectParams(), TINY_TRAIN.specs(), evaluated / "models", evaluated / "metrics", evaluated / "plots",
+            prepared, evaluated / "champion", evaluated / "selected.json",
+        )  # fmt: skip
+
+
 def test_a_closed_tracking_port_fails_in_seconds_and_keeps_the_last_outputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
