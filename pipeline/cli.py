@@ -49,7 +49,7 @@ def _train(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from pipeline.stages.evaluate import evaluate
 
-    evaluate(args.model, args.prepared, args.metrics_out, args.plots_out)
+    evaluate(args.model, args.prepared, args.cases, args.metrics_out, args.behaviour_out, args.plots_out)
 
 
 def _select(args: argparse.Namespace) -> None:
@@ -325,7 +325,12 @@ def parser() -> argparse.ArgumentParser:
     command("fetch", _fetch, "load the corpus named by fetch.source into OUT", "out")
     command("prepare", _prepare, "split RAW into train/test in OUT", "raw", "out")
     command("train", _train, "cross-validate and fit candidate NAME", "name", "prepared", "model_out", "cv_out")
-    command("evaluate", _evaluate, "score MODEL on the test split", "model", "prepared", "metrics_out", "plots_out")
+    command(
+        "evaluate",
+        _evaluate,
+        "score MODEL on the test split and on the behavioural CASES",
+        "model", "prepared", "cases", "metrics_out", "behaviour_out", "plots_out",
+    )  # fmt: skip
     command(
         "select",
         _select,

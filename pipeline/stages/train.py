@@ -21,7 +21,7 @@ from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
 from pipeline.files import staged, write_json
 from pipeline.labels import LABELS
-from pipeline.metrics import CV_KEYS, classification_scores
+from pipeline.metrics import CV_KEYS, PROBABILITY_CLIP, calibration_scores, classification_scores, sigmoid
 from pipeline.model import MODELS, NgramLinearModel, ScoringModel, SentimentModel, create
 from pipeline.model.ngrams.vocabulary import TokenizedTexts
 from pipeline.params import Params
@@ -125,7 +125,7 @@ class Fits:
         scores = classification_scores([self.labels[i] for i in held_rows], probabilities)
         if isinstance(model, ScoringModel):  # a linear model's own log-odds: no 0/1 rounding to clip
             return scores, model.scores(held)
-        positive = np.clip([p[LABELS[1]] for p in probabilities], 1e-12, 1 - 1e-12)
+        positive = np.clip([p[LABELS[1]] for p in probabilities], PROBABILITY_CLIP, 1 - PROBABILITY_CLIP)
         return scores, np.log(positive) - np.log1p(-positive)
 
 
@@ -174,6 +174,25 @@ def score_scale(log_odds: np.ndarray, labels: list[str]) -> float:
     return float(np.exp(fitted.x))
 
 
+def cross_fitted_calibration(
+    folds: list[tuple[np.ndarray, np.ndarray]], log_odds: np.ndarray, labels: list[str], scaled: bool
+) -> dict[str, Any]:
+    """Calibration scores of the out-of-fold P(positive), as the served model would give them.
+
+    With `scaled`, each fold's log-odds are multiplied by the factor score_scale() fits on the other folds'
+    out-of-fold log-odds, so no figure is scored on the labels its own factor was fitted to (the final model's
+    factor is fitted on all of them); "unscaled" keeps the fold models' own scores, to show what scaling buys.
+    """
+    unscaled = calibration_scores(labels, sigmoid(log_odds))
+    if not scaled:
+        return unscaled
+    served = np.empty_like(log_odds)
+    for fit_rows, held_rows in folds:
+        factor = score_scale(log_odds[fit_rows], [labels[i] for i in fit_rows])
+        served[held_rows] = factor * log_odds[held_rows]
+    return calibration_scores(labels, sigmoid(served)) | {"unscaled": unscaled}
+
+
 def train(p: TrainParams, name: str, prepared: Path, model_out: Path, cv_out: Path) -> SentimentModel:
     """Fit and save. Returns the model so tests need not load it back."""
     kind, options = candidate(p, name)
@@ -197,6 +216,8 @@ def train(p: TrainParams, name: str, prepared: Path, model_out: Path, cv_out: Pa
         corpus_cv, _ = cross_validated(corpus_folds, corpus_results, len(every_text))
         cv["corpus_cv"] = corpus_cv | {"documents": len(every_text)}
     model = fits.model(np.arange(len(texts)))
+    scaled = p.calibrate_scores and isinstance(model, ScoringModel)
+    cv["calibration"] = cross_fitted_calibration(train_folds, log_odds, labels, scaled)
     if p.calibrate_scores and isinstance(model, ScoringModel):
         cv["score_scale"] = score_scale(log_odds, labels)
         model.rescale(cv["score_scale"])
@@ -206,7 +227,11 @@ def train(p: TrainParams, name: str, prepared: Path, model_out: Path, cv_out: Pa
     with staged(model_out) as model_folder, staged(cv_out) as cv_file:
         model.save(model_folder)
         write_json(cv_file, cv)
-    log.info("candidate %s trained: CV accuracy %.4f ± %.4f", name, cv["accuracy"], cv["accuracy_std"])
+    log.info(
+        "candidate %s trained: CV accuracy %.4f ± %.4f, Brier %.4f, log loss %.4f, ECE %.4f",
+        name, cv["accuracy"], cv["accuracy_std"],
+        cv["calibration"]["brier"], cv["calibration"]["log_loss"], cv["calibration"]["ece"],
+    )  # fmt: skip
     if "corpus_cv" in cv:
         report = cv["corpus_cv"]
         log.info("candidate %s: corpus CV accuracy %.4f (reported only)", name, report["accuracy"])

@@ -43,6 +43,8 @@ class CandidateRecord:
     test: dict[str, Any]
     model_dir: Path
     plots_dir: Path
+    behaviour: dict[str, Any]  # the candidate's behaviour.json: per test its rate, and the failing cases
+    barred_by: list[str]  # the behaviour floors it breaks, worded for people; empty when it may be champion
 
 
 def _datasets(prepared: Path, source: str) -> dict[str, Any]:
@@ -60,12 +62,17 @@ def _datasets(prepared: Path, source: str) -> dict[str, Any]:
 
 def _log_candidate(record: CandidateRecord, datasets: dict[str, Any], champion: str, registered_model: str) -> Any:
     is_champion = record.name == champion
-    with mlflow.start_run(
-        run_name=record.name, nested=True, tags={"role": "candidate", CHAMPION_ALIAS: str(is_champion).lower()}
-    ):
+    tags = {
+        "role": "candidate",
+        CHAMPION_ALIAS: str(is_champion).lower(),
+        "behaviour_floors": "; ".join(record.barred_by) or "met",
+    }
+    with mlflow.start_run(run_name=record.name, nested=True, tags=tags):
         mlflow.log_params(flatten(record.spec))
-        metrics = {**flatten(record.cv, "cv_"), **flatten(record.test, "test_")}
+        rates = {test: row for test, row in record.behaviour.items() if isinstance(row, dict)}
+        metrics = {**flatten(record.cv, "cv_"), **flatten(record.test, "test_"), **flatten(rates, "behaviour_")}
         mlflow.log_metrics({key: float(value) for key, value in metrics.items()})
+        mlflow.log_dict(record.behaviour, "behaviour.json")  # with the failing cases, which are no metric
         mlflow.log_input(datasets["train"], context="training")
         mlflow.log_input(datasets["test"], context="evaluation")
         mlflow.log_artifacts(str(record.plots_dir), artifact_path="plots")
@@ -80,6 +87,35 @@ def _log_candidate(record: CandidateRecord, datasets: dict[str, Any], champion: 
         )
 
 
+def _close(figure: Any) -> None:
+    from matplotlib import pyplot
+
+    pyplot.close(figure)
+
+
+def cv_figure(records: list[CandidateRecord], metric: str, champion: str) -> Any:
+    """Each candidate's CV `metric` with its spread over folds (± one standard deviation), for the parent run: how
+    far apart the candidates really are. The champion is filled; candidates barred by a behaviour floor are grey."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(8, 0.45 * len(records) + 1.6), dpi=100)
+    for row, record in enumerate(reversed(records)):
+        colour = "tab:orange" if record.name == champion else "grey" if record.barred_by else "tab:blue"
+        axes.errorbar(
+            record.cv[metric], row, xerr=record.cv[f"{metric}_std"], fmt="o", color=colour, capsize=3,
+            markerfacecolor=colour if record.name == champion else "white",
+        )  # fmt: skip
+    axes.set_yticks(range(len(records)), [record.name for record in reversed(records)])
+    axes.set_xlabel(f"train-split CV {metric}: mean ± standard deviation over folds")
+    axes.set_title(f"champion: {champion} (filled)\ngrey: barred by a behaviour floor", fontsize="medium")
+    axes.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
 def log_pipeline(
     experiment: str,
     registered_model: str,
@@ -87,8 +123,10 @@ def log_pipeline(
     champion: str,
     prepared: Path,
     run_params: dict[str, Any],
+    metric: str = "accuracy",
 ) -> dict[str, Any]:
-    """Log every candidate, register the champion's model and point the `champion` alias at it."""
+    """Log every candidate, register the champion's model and point the `champion` alias at it; the parent run
+    gets a figure of every candidate's CV `metric` with its spread."""
     source = str(run_params.get("fetch_source", "corpus"))
     try:
         mlflow.set_experiment(experiment)
@@ -106,6 +144,9 @@ def log_pipeline(
             champion_record = next(r for r in records if r.name == champion)
             mlflow.log_metrics({f"champion_{k}": float(champion_record.cv[k]) for k in ("accuracy", "f1_macro")})
             mlflow.set_tag(CHAMPION_ALIAS, champion)
+            figure = cv_figure(records, metric, champion)
+            mlflow.log_figure(figure, "cv_scores.png")
+            _close(figure)
         assert champion_info is not None
         version = champion_info.registered_model_version
         client = mlflow.MlflowClient()

@@ -15,6 +15,7 @@ import mlflow
 import pytest
 import yaml
 
+from pipeline.behaviour import TESTS
 from tests.conftest import mlflow_server
 from tests.support.processes import copy_project, free_port
 
@@ -42,6 +43,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, tiny_nltk_data: Path) -> t
     params["train"]["corpus_cv_folds"] = 2
     params["train"]["candidates"] = {name: params["train"]["candidates"][name] for name in CANDIDATES}
     params["select"]["min_value"] = 0.5
+    # The tiny corpus teaches 16 sentiment words and no English: no model of it could meet a behaviour floor.
+    params["select"]["behaviour_max_failure_rate"] = dict.fromkeys(TESTS, 1.0)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "DVC_"))}
     env.update(
@@ -69,6 +72,9 @@ def test_repro_makes_every_output(reproduced) -> None:
     for name in CANDIDATES:
         assert (root / "models" / "candidates" / name / "model.json").exists()
         assert (root / "plots" / name / "confusion.png").exists()
+        assert (root / "plots" / name / "reliability.png").exists() and (
+            root / "plots" / name / "calibration.csv"
+        ).exists()
     selected = json.loads((root / "models" / "selected.json").read_text())
     assert selected["champion"] in CANDIDATES and (root / "models" / "champion" / "model.json").exists()
     serving = json.loads((root / "models" / "bento.json").read_text())
@@ -94,6 +100,12 @@ def test_metrics_show_lists_each_candidate(reproduced) -> None:
         assert "accuracy" in files[f"metrics/candidates/{name}/test.json"]["data"]
         assert "accuracy" in files[f"metrics/candidates/{name}/cv.json"]["data"]
         assert "accuracy" in files[f"metrics/candidates/{name}/cv.json"]["data"]["corpus_cv"]
+        for split in ("cv", "test"):
+            assert {"brier", "log_loss", "ece"} <= set(
+                files[f"metrics/candidates/{name}/{split}.json"]["data"]["calibration"]
+            )
+        behaviour = files[f"metrics/candidates/{name}/behaviour.json"]["data"]
+        assert set(behaviour) == set(TESTS) and all("failure_rate" in behaviour[test] for test in TESTS)
     assert "accuracy" in files["metrics/baselines/vader.json"]["data"]
 
 

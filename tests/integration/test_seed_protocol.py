@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.behaviour import CASES_FILE
 from pipeline.corpus import nltk_data
 from pipeline.model import tokenize
 from pipeline.stages.evaluate import evaluate
@@ -25,7 +26,10 @@ def test_seed_protocol_reproduces_70_75_percent(full_corpus: Path, tmp_path: Pat
     assert summary["train"] == {"negative": 800, "positive": 800}
     params = TrainParams(cv_folds=2, cv_seed=42, candidates={"seed_nb": SEED_NB})
     model = train(params, "seed_nb", tmp_path / "prepared", tmp_path / "model", tmp_path / "cv.json")
-    metrics = evaluate(tmp_path / "model", tmp_path / "prepared", tmp_path / "test.json", tmp_path / "plots")
+    metrics = evaluate(
+        tmp_path / "model", tmp_path / "prepared", CASES_FILE, tmp_path / "test.json", tmp_path / "behaviour.json",
+        tmp_path / "plots",
+    )  # fmt: skip
     assert metrics["accuracy"] == 0.7075
     assert json.loads((tmp_path / "test.json").read_text())["accuracy"] == 0.7075
 

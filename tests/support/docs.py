@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from pipeline.behaviour import TESTS
+
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,10 +109,58 @@ def champion_table(root: Path = REPO) -> str:
     return "\n".join(lines)
 
 
+BEHAVIOUR_COLUMNS = TESTS
+
+
+def behaviour_figures(name: str, root: Path = REPO) -> dict[str, str]:
+    """Failed/cases per behavioural test, and the floors select found it breaks ("—" when it may be champion)."""
+    behaviour = read_json(root / "metrics" / "candidates" / name / "behaviour.json")
+    barred = read_json(root / "models" / "selected.json").get("barred", {}).get(name, [])
+    cells = {test: f"{behaviour[test]['failed']}/{behaviour[test]['cases']}" for test in BEHAVIOUR_COLUMNS}
+    return cells | {"over its floor": ", ".join(floor.split()[0] for floor in barred) or NO_FIGURE}
+
+
+CALIBRATION_COLUMNS = ("CV Brier", "CV log loss", "CV ECE", "test Brier", "test log loss", "test ECE")
+
+
+def calibration_figures(name: str, root: Path = REPO) -> dict[str, str]:
+    """Brier score, log loss and ECE of P(positive), out of fold on the train split and on the test split."""
+    folder = root / "metrics" / "candidates" / name
+    cells = {}
+    for split in ("cv", "test"):
+        scores = read_json(folder / f"{split}.json")["calibration"]
+        for key, label in (("brier", "Brier"), ("log_loss", "log loss"), ("ece", "ECE")):
+            cells[f"{split.upper() if split == 'cv' else split} {label}"] = f"{scores[key]:.3f}"
+    return cells
+
+
+def per_candidate_table(columns: tuple[str, ...], figures: Callable[[str, Path], dict[str, str]], root: Path) -> str:
+    """One row per candidate in params.yaml order, the champion's name in bold; every cell from `figures`."""
+    best = champion(root)
+    lines = ["| model | " + " | ".join(columns) + " |", "|---" * (1 + len(columns)) + "|"]
+    for name in candidate_names(root):
+        cells = figures(name, root)
+        label = f"**`{name}`** (champion)" if name == best else f"`{name}`"
+        lines.append(f"| {label} | " + " | ".join(cells[column] for column in columns) + " |")
+    return "\n".join(lines)
+
+
+def behaviour_table(root: Path = REPO) -> str:
+    return per_candidate_table((*BEHAVIOUR_COLUMNS, "over its floor"), behaviour_figures, root)
+
+
+def calibration_table(root: Path = REPO) -> str:
+    return per_candidate_table(CALIBRATION_COLUMNS, calibration_figures, root)
+
+
 # Which file holds which generated table.
 TABLES: dict[str, dict[str, Callable[[Path], str]]] = {
     "README.md": {"champion-table": champion_table},
-    "docs/models.md": {"candidates-table": candidates_table},
+    "docs/models.md": {
+        "candidates-table": candidates_table,
+        "behaviour-table": behaviour_table,
+        "calibration-table": calibration_table,
+    },
 }
 
 

@@ -58,8 +58,9 @@ def covered(path: Path, deps: list[str]) -> bool:
     return any(path == Path(dep) or Path(dep) in path.parents or fnmatch.fnmatch(str(path), dep) for dep in deps)
 
 
-# Pipelines besides the top one; their stages run from the top (wdir: ..), so their paths are the top's too.
-OTHER_PIPELINES = ("scoring/dvc.yaml",)
+# Pipelines besides the top one, shipped for users to enable by copying them to dvc.yaml; their stages run from the
+# top (wdir: ..), so their paths are the top's too.
+OTHER_PIPELINES = ("scoring/dvc.yaml.example",)
 
 
 def stages() -> dict[str, dict]:
@@ -97,3 +98,11 @@ def test_only_batch_imports_pyspark_and_the_cli_imports_batch_lazily() -> None:
     script = "import sys, pipeline.cli, pipeline.batch.score; print('pyspark' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO)
     assert done.stdout.strip() == "False"
+
+
+def test_the_roc_overlay_draws_every_candidate() -> None:
+    """dvc.yaml's top-level plots cannot loop over train.candidates, so this keeps the list in step with it."""
+    [overlay] = yaml.safe_load((REPO / "dvc.yaml").read_text())["plots"]
+    drawn = overlay["roc_every_candidate"]["y"]
+    candidates = yaml.safe_load((REPO / "params.yaml").read_text())["train"]["candidates"]
+    assert drawn == {f"plots/{name}/roc.csv": "tpr" for name in candidates}

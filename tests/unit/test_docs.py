@@ -16,6 +16,8 @@ from tests.support.docs import (
     TABLES,
     baseline_figures,
     baseline_names,
+    behaviour_figures,
+    calibration_figures,
     candidate_figures,
     candidate_names,
     champion,
@@ -76,6 +78,17 @@ def test_candidates_table_marks_the_selected_champion_and_only_it() -> None:
     rows = rows_by_model(marked_block(read(REPO / "docs" / "models.md"), "candidates-table"))
     marked = [name for name, cells in rows.items() if "champion" in cells[0]]
     assert marked == [champion()], f"models/selected.json names {champion()}; the table marks {marked}"
+
+
+@pytest.mark.parametrize(
+    "table, figures", [("behaviour-table", behaviour_figures), ("calibration-table", calibration_figures)]
+)
+def test_behaviour_and_calibration_tables_are_the_metric_files(table: str, figures) -> None:
+    rows = rows_by_model(marked_block(read(REPO / "docs" / "models.md"), table))
+    assert list(rows) == candidate_names(), "one row per train.candidates entry (params.yaml order)"
+    for name, cells in rows.items():
+        assert cells[1:] == list(figures(name).values()), f"{table}, {name}: uv run python -m tests.support.docs"
+    assert [name for name, cells in rows.items() if "champion" in cells[0]] == [champion()]
 
 
 def test_readme_champion_table_is_the_selected_champion() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline.behaviour import CASES_FILE
 from pipeline.files import partial_path
 from pipeline.model import load
 from pipeline.stages.evaluate import evaluate
@@ -34,9 +35,11 @@ def test_train_and_evaluate_remove_a_killed_runs_fragments(prepared: Path, tmp_p
     assert json.loads(cv_out.read_text())["folds"] == 2
 
     test_out, plots_out = tmp_path / "metrics" / "seed_nb" / "test.json", tmp_path / "plots" / "seed_nb"
-    fragments = leave_fragments(test_out, plots_out)
-    evaluate(model_out, prepared, test_out, plots_out)
+    behaviour_out = tmp_path / "metrics" / "seed_nb" / "behaviour.json"
+    fragments = leave_fragments(test_out, behaviour_out, plots_out)
+    evaluate(model_out, prepared, CASES_FILE, test_out, behaviour_out, plots_out)
     assert not any(fragment.exists() for fragment in fragments)
     assert json.loads(test_out.read_text())["documents"] == 4 and (plots_out / "confusion.png").exists()
+    assert json.loads(behaviour_out.read_text())["negation"]["cases"] > 0
     [scores] = load(model_out).predict_proba(["superb , moving and wonderful ."])
     assert scores["positive"] > scores["negative"]

@@ -11,8 +11,11 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from pipeline.behaviour import TESTS
 from pipeline.errors import PipelineError
-from pipeline.stages.select import SelectParams, choose, select
+from pipeline.files import read_json, write_json
+from pipeline.params import parse
+from pipeline.stages.select import BehaviourFloors, SelectParams, choose, select
 from tests.conftest import TINY_TRAIN
 from tests.support.processes import free_port
 
@@ -54,10 +57,21 @@ def test_select_registers_the_champion_and_logs_every_candidate(evaluated: Path,
     assert sorted(r.info.run_name for r in children) == sorted(TINY_TRAIN.candidates)
     for child in children:
         assert {"cv_accuracy", "test_accuracy", "test_roc_auc", "test_positive_f1"} <= set(child.data.metrics)
+        assert {"cv_calibration_ece", "test_calibration_brier", "test_calibration_log_loss"} <= set(child.data.metrics)
+        assert {f"behaviour_{test}_failure_rate" for test in TESTS} <= set(child.data.metrics)
+        assert child.data.tags["behaviour_floors"] == "met"  # SelectParams' default floors enforce nothing
         assert child.data.params["kind"] == TINY_TRAIN.candidates[child.info.run_name].kind
         assert {i.dataset.name for i in child.inputs.dataset_inputs} == {"corpus:train", "corpus:test"}
-        assert "plots/confusion.png" in {a.path for a in client.list_artifacts(child.info.run_id, "plots")}
+        plots = {a.path for a in client.list_artifacts(child.info.run_id, "plots")}
+        assert {"plots/confusion.png", "plots/reliability.png", "plots/calibration.csv"} <= plots
+        logged = mlflow.artifacts.load_dict(f"runs:/{child.info.run_id}/behaviour.json")
+        assert logged == read_json(evaluated / "metrics" / child.info.run_name / "behaviour.json")
     assert parent.data.params["prepare_seed"] == "0"
+    assert "cv_scores.png" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert selected["behaviour"] == {
+        test: read_json(evaluated / "metrics" / selected["champion"] / "behaviour.json")[test]["failure_rate"]
+        for test in TESTS
+    }
 
     version = client.get_model_version_by_alias("tiny-sentiment", "champion")
     assert version.run_id == selected["mlflow"]["run_id"]
@@ -75,6 +89,16 @@ def test_select_names_missing_candidate_outputs(evaluated: Path, prepared: Path)
             prepared, evaluated / "champion", evaluated / "selected.json",
         )  # fmt: skip
     assert not (evaluated / "champion").exists() and not (evaluated / "selected.json").exists()
+
+
+def test_select_names_a_stale_behaviour_file(evaluated: Path, prepared: Path) -> None:
+    path = evaluated / "metrics" / "seed_nb" / "behaviour.json"
+    write_json(path, {test: row for test, row in read_json(path).items() if test != "contrast"})
+    with pytest.raises(PipelineError, match="behaviour of seed_nb has no contrast: run `dvc repro` to remake it"):
+        select(
+            SelectParams(), TINY_TRAIN.specs(), evaluated / "models", evaluated / "metrics", evaluated / "plots",
+            prepared, evaluated / "champion", evaluated / "selected.json",
+        )  # fmt: skip
 
 
 def test_a_closed_tracking_port_fails_in_seconds_and_keeps_the_last_outputs(
@@ -116,3 +140,69 @@ def test_a_killed_runs_fragments_are_removed_by_the_next_run(evaluated: Path, pr
     assert sorted(path.name for path in out.iterdir()) == sorted(
         path.name for path in (evaluated / "models" / selected["champion"]).iterdir()
     )
+
+
+def test_floors_name_every_behavioural_test() -> None:
+    assert tuple(BehaviourFloors.model_fields) == TESTS
+
+
+def test_choose_skips_barred_candidates_and_names_the_floors_when_none_is_left() -> None:
+    cv = {"a": {"accuracy": 0.8}, "b": {"accuracy": 0.9}}
+    assert choose(cv, "accuracy", 0.5, {"a": [], "b": ["negation 0.5000 > 0.35"]}) == "a"
+    with pytest.raises(PipelineError, match="no candidate reaches select.min_value 0.85 .*best: a at 0.8000"):
+        choose(cv, "accuracy", 0.85, {"b": ["negation 0.5000 > 0.35"]})
+    barred = {"a": ["contrast 0.3000 > 0.25"], "b": ["negation 0.5000 > 0.35"]}
+    with pytest.raises(PipelineError) as raised:
+        choose(cv, "accuracy", 0.5, barred)
+    assert str(raised.value) == (
+        "no candidate meets the behaviour floors select.behaviour_max_failure_rate: "
+        "a: contrast 0.3000 > 0.25; b: negation 0.5000 > 0.35"
+    )
+
+
+def worsen(evaluated: Path, name: str, test: str) -> None:
+    """Make `name`'s behaviour.json say it failed every `test` case, as a worse model would."""
+    path = evaluated / "metrics" / name / "behaviour.json"
+    behaviour = read_json(path)
+    behaviour[test] |= {"failed": behaviour[test]["cases"], "failure_rate": 1.0}
+    write_json(path, behaviour)
+
+
+def test_a_candidate_over_a_behaviour_floor_cannot_be_champion(evaluated: Path, prepared: Path, caplog) -> None:
+    floors = {"behaviour_max_failure_rate": {"negation": 0.9}}
+    params = SelectParams.model_validate({"min_value": 0.5, "experiment": "tiny", "registered_model": "tiny"} | floors)
+    first = select(
+        params, TINY_TRAIN.specs(), evaluated / "models", evaluated / "metrics", evaluated / "plots", prepared,
+        evaluated / "champion", evaluated / "selected.json",
+    )  # fmt: skip
+    assert first["barred"] == {}
+    best = first["champion"]
+    worsen(evaluated, best, "negation")
+    caplog.set_level("INFO", logger="pipeline.stages.select")
+    second = select(
+        params, TINY_TRAIN.specs(), evaluated / "models", evaluated / "metrics", evaluated / "plots", prepared,
+        evaluated / "champion", evaluated / "selected.json",
+    )  # fmt: skip
+    assert second["champion"] != best and second["barred"] == {best: ["negation 1.0000 > 0.9"]}
+    assert f"{best} cannot be champion: behavioural failure rate above its floor (negation 1.0000 > 0.9)" in caplog.text
+    runs = mlflow.MlflowClient().search_runs(
+        [mlflow.get_experiment_by_name("tiny").experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{second['mlflow']['parent_run_id']}'",
+    )
+    assert {r.info.run_name: r.data.tags["behaviour_floors"] for r in runs}[best] == "negation 1.0000 > 0.9"
+
+    for name in TINY_TRAIN.candidates:
+        worsen(evaluated, name, "negation")
+    with pytest.raises(PipelineError, match="no candidate meets the behaviour floors .*negation 1.0000 > 0.9"):
+        select(
+            params, TINY_TRAIN.specs(), evaluated / "models", evaluated / "metrics", evaluated / "plots", prepared,
+            evaluated / "champion", evaluated / "selected.json",
+        )  # fmt: skip
+    assert read_json(evaluated / "selected.json")["champion"] == second["champion"]  # the last one stays
+
+
+def test_a_misspelt_floor_is_named() -> None:
+    with pytest.raises(PipelineError, match="select.behaviour_max_failure_rate.negations: got an unknown key"):
+        parse(SelectParams, {"behaviour_max_failure_rate": {"negations": 0.1}}, "select")
+    with pytest.raises(PipelineError, match="select.behaviour_max_failure_rate.negation: got 1.5"):
+        parse(SelectParams, {"behaviour_max_failure_rate": {"negation": 1.5}}, "select")

@@ -10,7 +10,14 @@ from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
 from pipeline.model import create, load
 from pipeline.params import parse
-from pipeline.stages.train import Fits, TrainParams, score_scale, train
+from pipeline.stages.train import (
+    Fits,
+    TrainParams,
+    cross_fitted_calibration,
+    score_scale,
+    stratified_folds,
+    train,
+)
 from tests.conftest import TINY_STOPWORDS, TINY_TRAIN
 
 
@@ -107,3 +114,30 @@ def test_a_fit_on_rows_of_the_corpus_is_a_fit_on_those_texts(kind: str, options:
     fold = fits.model(rows)
     alone = create(kind, options).fit([fits.texts[i] for i in rows], [fits.labels[i] for i in rows])
     assert fold.predict_proba(texts + test_texts) == alone.predict_proba(texts + test_texts)
+
+
+def test_cv_reports_calibration_of_out_of_fold_scores(prepared: Path, tmp_path: Path) -> None:
+    train(TINY_TRAIN, "seed_nb", prepared, tmp_path / "nb", tmp_path / "nb.json")
+    calibration = json.loads((tmp_path / "nb.json").read_text())["calibration"]
+    assert calibration["ece_bins"] == 10 and 0 <= calibration["brier"] <= 1 and calibration["log_loss"] >= 0
+    assert "unscaled" not in calibration  # NLTK naive Bayes is not rescaled: its scores are the ones served
+    params = changed(TINY_TRAIN, candidates={"nbsvm": LINEAR})
+    train(params, "nbsvm", prepared, tmp_path / "nbsvm", tmp_path / "nbsvm.json")
+    scaled = json.loads((tmp_path / "nbsvm.json").read_text())["calibration"]
+    assert set(scaled["unscaled"]) == {"brier", "log_loss", "ece", "ece_bins"}
+
+
+def test_cross_fitted_scaling_repairs_overconfident_scores() -> None:
+    # Log-odds four times too confident: P(positive) = sigmoid(z / 4) is the truth, the model says sigmoid(z).
+    rng = np.random.default_rng(0)
+    log_odds = rng.normal(0.0, 6.0, size=2000)
+    truth = rng.uniform(size=log_odds.size) < 1 / (1 + np.exp(-log_odds / 4))
+    labels = ["positive" if positive else "negative" for positive in truth]
+    folds = stratified_folds(labels, 5, 0, "folds")
+    raw = cross_fitted_calibration(folds, log_odds, labels, scaled=False)
+    scaled = cross_fitted_calibration(folds, log_odds, labels, scaled=True)
+    assert scaled["unscaled"] == raw
+    assert scaled["log_loss"] < raw["log_loss"] - 0.1 and scaled["ece"] < raw["ece"] / 2
+    # Each fold's factor is fitted without it, and still finds the truth's 1/4.
+    for fit_rows, _ in folds:
+        assert 0.2 < score_scale(log_odds[fit_rows], [labels[i] for i in fit_rows]) < 0.3
