@@ -70,6 +70,43 @@ cdef packed struct Slot:
     int32_t column
 
 
+cdef struct Picking:
+    # One text's largest contributions so far, in rank order (explanation.top_features()): `held` of at most `top`
+    # slots; `rest` sums the weights of every distinct column not among them.
+    Slot **best
+    Py_ssize_t top
+    Py_ssize_t held
+    double rest
+
+
+cdef inline double magnitude_of(const Slot *slot) noexcept nogil:
+    return slot.weight if slot.weight >= 0 else -slot.weight
+
+
+cdef inline bint ranks_above(const Slot *slot, const Slot *other) noexcept nogil:
+    """Larger |weight| first; equal ones by lower column, so every path shows the same n-grams."""
+    cdef double mine = magnitude_of(slot), theirs = magnitude_of(other)
+    return mine > theirs or (mine == theirs and slot.column < other.column)
+
+
+cdef inline void pick(Picking *picking, Slot *slot) noexcept nogil:
+    """Offer one distinct column to the text's top: insertion into a short sorted run (top is small, and after
+    the first few columns nearly every offer is refused by one comparison with the last)."""
+    cdef Py_ssize_t j
+    if picking.held == picking.top:
+        if not ranks_above(slot, picking.best[picking.top - 1]):
+            picking.rest += slot.weight
+            return
+        picking.rest += picking.best[picking.top - 1].weight  # the last of the top drops out
+        picking.held -= 1
+    j = picking.held
+    while j > 0 and ranks_above(slot, picking.best[j - 1]):
+        picking.best[j] = picking.best[j - 1]
+        j -= 1
+    picking.best[j] = slot
+    picking.held += 1
+
+
 cdef uint8_t ASCII_CLASSES[128]
 cdef uint8_t ASCII_MARKS[128]
 cdef int _c
@@ -391,9 +428,10 @@ cdef class NgramScorer:
             self.stamp = 1
 
     cdef int _walk(self, Py_ssize_t kept, double *score, int64_t document,
-                   int64_t **cells, Py_ssize_t *used, Py_ssize_t *room) noexcept nogil:
-        """Each n-gram of the stream: adds a distinct column's weight to *score, or appends every found
-        (document, column) cell to *cells when cells is not NULL. -1 when memory runs out.
+                   int64_t **cells, Py_ssize_t *used, Py_ssize_t *room, Picking *picking) noexcept nogil:
+        """Each n-gram of the stream: adds a distinct column's weight to *score (and, with `picking`, offers its
+        slot to the text's top), or appends every found (document, column) cell to *cells when cells is not
+        NULL. -1 when memory runs out.
 
         All keys are packed first and probed after, each probe prefetching the slot PREFETCH keys ahead:
         the table is megabytes, so nearly every probe is a cache miss, and this overlaps them.
@@ -431,6 +469,8 @@ cdef class NgramScorer:
                 if slot.stamp != self.stamp:
                     slot.stamp = self.stamp
                     score[0] += slot.weight
+                    if picking != NULL:
+                        pick(picking, slot)
             else:
                 if used[0] == room[0]:
                     grown = realloc(cells[0], 4 * room[0] * sizeof(int64_t))
@@ -441,8 +481,10 @@ cdef class NgramScorer:
                 used[0] += 1
         return 0
 
-    cdef object _run(self, list texts, double *scores, bint want_cells):
-        cdef Py_ssize_t count = len(texts), d, longest = 0, kept
+    cdef object _run(self, list texts, double *scores, bint want_cells, Py_ssize_t top=0):
+        """Scores into `scores`; or, with want_cells, every (document, column) cell; or, with top > 0, scores and
+        each text's top columns too (see explain())."""
+        cdef Py_ssize_t count = len(texts), d, longest = 0, kept, h
         cdef int *kinds = <int *>malloc(max(count, 1) * sizeof(int))
         cdef void **datas = <void **>malloc(max(count, 1) * sizeof(void *))
         cdef Py_ssize_t *lengths = <Py_ssize_t *>malloc(max(count, 1) * sizeof(Py_ssize_t))
@@ -450,7 +492,11 @@ cdef class NgramScorer:
         cdef int64_t *cells = NULL
         cdef Py_ssize_t used = 0, room = 1024
         cdef int failed = 0
+        cdef Picking picking
+        cdef Picking *picks = NULL
+        cdef void *grown
         cdef str text
+        picking.best = NULL
         try:
             if kinds == NULL or datas == NULL or lengths == NULL:
                 raise MemoryError()
@@ -459,9 +505,13 @@ cdef class NgramScorer:
                 kinds[d], datas[d], lengths[d] = PyUnicode_KIND(text), PyUnicode_DATA(text), len(text)
                 longest = max(longest, lengths[d])
             codes = <uint32_t *>malloc((longest + 1) * sizeof(uint32_t))
-            if want_cells:
+            if want_cells or top > 0:
                 cells = <int64_t *>malloc(2 * room * sizeof(int64_t))
-            if codes == NULL or (want_cells and cells == NULL):
+            if top > 0:  # a text has at most `columns` distinct columns, so no run needs more room
+                picking.top = min(top, max(self.columns, 1))
+                picking.best = <Slot **>malloc(picking.top * sizeof(Slot *))
+                picks = &picking
+            if codes == NULL or ((want_cells or top > 0) and cells == NULL) or (top > 0 and picking.best == NULL):
                 raise MemoryError()
             with nogil:  # `texts` holds every text, so their data stays put while the GIL is released
                 PyThread_acquire_lock(self.lock, 1)
@@ -471,16 +521,30 @@ cdef class NgramScorer:
                     for d in range(count):
                         kept = self._ids(kinds[d], datas[d], lengths[d], codes)
                         if want_cells:
-                            failed = self._walk(kept, NULL, d, &cells, &used, &room)
+                            failed = self._walk(kept, NULL, d, &cells, &used, &room, NULL)
                         else:
                             scores[d] = 0.0
-                            failed = self._walk(kept, &scores[d], d, NULL, NULL, NULL)
+                            if picks != NULL:
+                                picking.held, picking.rest = 0, 0.0
+                            failed = self._walk(kept, &scores[d], d, NULL, NULL, NULL, picks)
+                            if picks != NULL and not failed:
+                                # this text's top as (column, rest) cells, its weights read back in Python
+                                for h in range(picking.held):
+                                    if used == room:
+                                        grown = realloc(cells, 4 * room * sizeof(int64_t))
+                                        if grown == NULL:
+                                            failed = 1
+                                            break
+                                        cells, room = <int64_t *>grown, 2 * room
+                                    cells[2 * used], cells[2 * used + 1] = d, picking.best[h].column
+                                    used += 1
+                                scores[count + d] = picking.rest
                         if failed:
                             break
                 PyThread_release_lock(self.lock)
             if failed:
                 raise MemoryError()
-            if not want_cells:
+            if not want_cells and top <= 0:
                 return None
             found = np.empty((used, 2), dtype=np.int64)
             if used:
@@ -492,6 +556,7 @@ cdef class NgramScorer:
             free(lengths)
             free(codes)
             free(cells)
+            free(picking.best)
 
     def scores(self, list texts, double intercept):
         """intercept + the sum of each text's distinct columns' weights (binary weighting), one per text."""
@@ -501,8 +566,26 @@ cdef class NgramScorer:
             self._run(texts, &view[0], False)
         return result + intercept
 
+    def explain(self, list texts, double intercept, Py_ssize_t top):
+        """scores(), and what an explanation shows of each text: (scores, documents, columns, rest).
+
+        Each text's `top` distinct columns by |weight| (equal ones by lower column: explanation.top_features(),
+        the specification) come as (document, column) pairs, largest first, and `rest` sums the weights of the
+        text's other columns. They are picked as the score is summed, from the same slots, so intercept + their
+        weights + rest is that score up to summation order, and nothing per match leaves C.
+        """
+        if top < 1:
+            raise ValueError(f"top must be at least 1, not {top}")
+        both = np.empty(2 * len(texts), dtype=np.float64)  # the scores, then each text's rest
+        cdef double[::1] view = both
+        if not texts:
+            return both, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), both
+        documents, columns = self._run(texts, &view[0], False, top)
+        return both[: len(texts)] + intercept, documents, columns, both[len(texts) :]
+
     def cells(self, list texts):
         """(document, column) of every occurrence of a vocabulary n-gram, as NgramTable.cells() gives them."""
         if not texts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         return self._run(texts, NULL, True)
+
