@@ -12,6 +12,9 @@ and a per-text stamp in one 24-byte record: a repeated n-gram counts once withou
 record together mattered most (separate key, weight and stamp arrays were 2.3x slower in the issue's
 measurements).
 
+An explanation (NgramScorer.explain) is that same pass, each text's top columns by |weight| picked as its score is
+summed, so explaining costs little more than scoring.
+
 The GIL is released while texts are scored, so a server's event loop keeps running beside a scoring
 thread; one lock per scorer guards its stamps and scratch space.
 """
@@ -456,9 +459,9 @@ cdef class NgramScorer:
 
     cdef int _walk(self, Py_ssize_t kept, double *score, int64_t document,
                    int64_t **cells, Py_ssize_t *used, Py_ssize_t *room, Picking *picking) noexcept nogil:
-        """Each n-gram of the stream: adds a distinct column's weight to *score (and, with `picking`, offers its
-        slot to the text's top), or appends every found (document, column) cell to *cells when cells is not
-        NULL. -1 when memory runs out.
+        """Each n-gram of the stream: adds a distinct column's weight to *score (and, with `picking`, copies its
+        weight and column out for choose()), or appends every found (document, column) cell to *cells when cells
+        is not NULL. -1 when memory runs out.
 
         All keys are packed first and probed after, each probe prefetching the slot PREFETCH keys ahead:
         the table is megabytes, so nearly every probe is a cache miss, and this overlaps them.
