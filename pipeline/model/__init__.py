@@ -4,7 +4,8 @@
 # that need them, so serving an n-gram model never loads them (tests/unit/model/test_registry.py checks).
 from pipeline.labels import LABELS, normalize_label
 from pipeline.model.bag_of_words import NltkNaiveBayes, TextFeatures
-from pipeline.model.contract import ScoringModel, SentimentModel
+from pipeline.model.contract import ExplainingModel, ScoringModel, SentimentModel
+from pipeline.model.explanation import Explanation
 from pipeline.model.linear.base import NgramLinearModel
 from pipeline.model.linear.ensemble import LinearEnsemble
 from pipeline.model.linear.margin import LogisticRegressionModel, NbLogisticRegression, NbSvm
@@ -19,6 +20,8 @@ __all__ = [
     "MODELS",
     "SNOWBALL_LANGUAGES",
     "BernoulliNaiveBayes",
+    "ExplainingModel",
+    "Explanation",
     "LinearEnsemble",
     "LogisticRegressionModel",
     "MultinomialNaiveBayes",

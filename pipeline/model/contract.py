@@ -11,6 +11,8 @@ from pipeline.labels import Label
 if TYPE_CHECKING:
     import numpy as np
 
+    from pipeline.model.explanation import Explanation
+
 
 class SentimentModel(Protocol):
     """Everything that stages, the service and the Lambda handler may use.
@@ -42,6 +44,19 @@ class ScoringModel(SentimentModel, Protocol):
 
     def rescale(self, factor: float) -> None:
         """Multiply every score by `factor` > 0: labels and ranks stay, probabilities sharpen or soften."""
+        ...
+
+
+@runtime_checkable
+class ExplainingModel(SentimentModel, Protocol):
+    """A model that can say why: each text's log-odds of positive split into an intercept and its features' parts.
+
+    Every kind in MODELS is one (tests/unit/model/test_registry.py); the API's `explain` option needs it.
+    """
+
+    def explain(self, texts: Sequence[str], top: int) -> list[Explanation]:
+        """Per text, its `top` (>= 1) features by absolute contribution and everything else summed, adding up to
+        the log-odds its predict_proba() came from."""
         ...
 
 

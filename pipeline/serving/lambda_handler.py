@@ -1,7 +1,8 @@
 """AWS Lambda entry point (pipeline.serving.lambda_handler.handler): the champion behind API Gateway or a Function URL.
 
 Accepts API Gateway REST (payload v1), HTTP API (v2) and Function URL events (v2's shape) and answers
-as the BentoML service does: POST /predict {"text"} and POST /predict_batch {"texts"}, 4xx with a
+as the BentoML service does: POST /predict {"text"} and POST /predict_batch {"texts"}, each with the optional
+{"explain": true, "top": 10} (rules.ExplainOptions), 4xx with a
 message on bad input, CORS headers for SENTIMENT_CORS_ORIGINS. The model is read from the zip's
 model/ folder (or SENTIMENT_MODEL_DIR) once per container, on the first request.
 """
@@ -18,9 +19,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from pipeline.model import SentimentModel, load
 from pipeline.serving.rules import (
     MAX_BATCH,
+    ExplainOptions,
+    ExplanationUnavailable,
     check_batch,
     check_model,
     check_settings,
@@ -110,8 +115,9 @@ def _json(status: int, payload: Any, headers: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _texts(path: str, body: str) -> tuple[list[str], bool]:
-    """The texts asked about and whether the caller wants a list back."""
+def _texts(path: str, body: str) -> tuple[list[str], bool, int | None]:
+    """The texts asked about, whether the caller wants a list back, and how many n-grams to explain (None: no
+    explanation)."""
     try:
         payload = json.loads(body)
     except json.JSONDecodeError as error:
@@ -134,7 +140,13 @@ def _texts(path: str, body: str) -> tuple[list[str], bool]:
     else:
         raise ClientError(404, f"no endpoint {path}; use POST /predict or /predict_batch")
     try:
-        return check_batch([check_text(text) for text in texts]), batch
+        options = ExplainOptions.model_validate(payload)
+    except ValidationError as error:  # the service's own messages: its parameters have the same types
+        raise ClientError(
+            400, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        ) from None
+    try:
+        return check_batch([check_text(text) for text in texts]), batch, options.wanted
     except ValueError as error:
         raise ClientError(400, str(error)) from None
 
@@ -151,9 +163,12 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:  # noqa: ARG001 
         media_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if media_type != "application/json":
             raise ClientError(415, f"send JSON with Content-Type: application/json, not {media_type}")
-        texts, batch = _texts(path, body)
+        texts, batch, top = _texts(path, body)
         model, version = champion()
-        answers = [answer.model_dump() for answer in predictions(model, texts, version)]
+        try:
+            answers = [answer.model_dump() for answer in predictions(model, texts, version, top)]
+        except ExplanationUnavailable as error:
+            raise ClientError(400, str(error)) from None
         return _json(200, answers if batch else answers[0], cors)
     except ClientError as error:
         log.info("client error: %s", error)

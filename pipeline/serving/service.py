@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 
 import anyio
 import bentoml
-from bentoml.exceptions import BentoMLException
+from bentoml.exceptions import BentoMLException, InvalidArgument
 from pydantic import AfterValidator, Field
 from starlette.staticfiles import StaticFiles
 
@@ -29,8 +29,12 @@ from pipeline.serving.connections import guard_connections
 from pipeline.serving.lifetime import exit_with_parent
 from pipeline.serving.middleware import ClientErrorsAreNotServerErrors, LoadShedder, RequestGuard
 from pipeline.serving.rules import (
+    DEFAULT_EXPLAIN_TOP,
     MAX_BATCH,
+    Explain,
+    ExplanationUnavailable,
     Prediction,
+    Top,
     check_batch,
     check_model,
     check_settings,
@@ -145,21 +149,27 @@ class SentimentService:
         # p99 ~70 -> ~35 ms; docs/serving.md, How fast).
         gc.freeze()
 
-    async def answer(self, texts: list[str]) -> list[Prediction]:
-        """Scored here when short and compiled, else in the worker thread (INLINE_CHARACTERS says why)."""
-        if sum(map(len, texts)) <= self.inline_characters:
-            return predictions(self.model, texts, self.tag)
-        return await anyio.to_thread.run_sync(predictions, self.model, texts, self.tag, limiter=self.thread)
+    async def answer(self, texts: list[str], top: int | None) -> list[Prediction]:
+        """Scored here when short and compiled, else in the worker thread (INLINE_CHARACTERS says why). An
+        explanation costs the compiled scorer about what scoring does (docs/serving.md, Explanations)."""
+        try:
+            if sum(map(len, texts)) <= self.inline_characters:
+                return predictions(self.model, texts, self.tag, top)
+            return await anyio.to_thread.run_sync(predictions, self.model, texts, self.tag, top, limiter=self.thread)
+        except ExplanationUnavailable as error:
+            raise InvalidArgument(str(error)) from None
 
     @bentoml.api
-    async def predict(self, text: Review) -> Prediction:
-        """Classify one review."""
-        return (await self.answer([text]))[0]
+    async def predict(self, text: Review, explain: Explain = False, top: Top = DEFAULT_EXPLAIN_TOP) -> Prediction:
+        """Classify one review; with explain, say which n-grams moved it and how far."""
+        return (await self.answer([text], top if explain else None))[0]
 
     @bentoml.api
-    async def predict_batch(self, texts: Reviews) -> list[Prediction]:
-        """Classify up to 1,000 reviews in one request, in order."""
-        return await self.answer(texts)
+    async def predict_batch(
+        self, texts: Reviews, explain: Explain = False, top: Top = DEFAULT_EXPLAIN_TOP
+    ) -> list[Prediction]:
+        """Classify up to 1,000 reviews in one request, in order; with explain, each answer says why."""
+        return await self.answer(texts, top if explain else None)
 
 
 # Outermost first. BentoML's hint wants a factory protocol; a Starlette-style middleware class is what its docs pass.

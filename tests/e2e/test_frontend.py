@@ -131,3 +131,29 @@ def test_usable_at_phone_width_with_labels_and_focus_order(browser, service: str
         expect(page.get_by_role("button", name="Predict")).to_be_focused()
     finally:
         context.close()
+
+
+def test_the_explanation_colours_the_words_and_lists_the_top_reasons(page, service: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{service}/ui/")
+    predict(page, POSITIVE)
+    why = page.get_by_role("region", name="Why the model said so")
+    expect(why).to_be_visible()
+    reasons = why.get_by_role("list", name="Top reasons").get_by_role("listitem")
+    expect(reasons.first).to_contain_text("towards positive")
+    assert 1 <= reasons.count() <= 8
+    review = why.get_by_label("The review, its words coloured by their weight")
+    expect(review).to_have_text(POSITIVE)  # the whole review, only coloured
+    wonderful = review.get_by_role("mark").filter(has_text="wonderful")  # type: ignore[arg-type] (ARIA 1.3's)
+    expect(wonderful).to_have_class("positive")
+    expect(wonderful).to_have_attribute("title", re.compile(r"^\+\d+\.\d\d towards positive$"))
+    expect(why).to_contain_text("the model's starting point")
+
+    predict(page, NEGATIVE)
+    expect(reasons.first).to_contain_text("towards negative")
+    expect(review.get_by_role("mark").filter(has_text="boring")).to_have_class("negative")  # type: ignore[arg-type]
+    strengths = review.get_by_role("mark").evaluate_all(  # type: ignore[arg-type]
+        "marks => marks.map(mark => Number(mark.style.getPropertyValue('--strength')))"
+    )
+    assert max(strengths) == 1 and all(0 < strength <= 1 for strength in strengths)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import socket
 import subprocess
 import sys
@@ -53,6 +54,59 @@ def test_predict_and_batch_through_bentomls_client(service: str, packaged: dict[
     assert [p["label"] for p in batch] == ["negative", "positive"]
 
 
+def test_explain_is_opt_in_and_adds_up_to_the_score(service: str) -> None:
+    """The champion is of the real one's kind and features, so this is the compiled scorer's explanation."""
+    review = "A wonderful, superb film. Not boring at all, not dull."
+    _, _, plain = post(service + "/predict", json.dumps({"text": review}).encode())
+    assert "explanation" not in plain
+    status, _, answer = post(service + "/predict", json.dumps({"text": review, "explain": True, "top": 3}).encode())
+    assert status == 200 and {key: answer[key] for key in plain} == plain
+    why = answer["explanation"]
+    assert set(why) == {"intercept", "contributions", "other"} and len(why["contributions"]) == 3
+    parts = [c["contribution"] for c in why["contributions"]]
+    assert [abs(part) for part in parts] == sorted(map(abs, parts), reverse=True)
+    assert adds_up(answer)
+    mild = ["The plot, the music and the cast.", "A story.", review, "Dull."]  # not all scored 0 or 1 to 16 digits
+    status, _, answers = post(service + "/predict_batch", json.dumps({"texts": mild, "explain": True}).encode())
+    assert status == 200 and [a["label"] for a in answers][2:] == [answer["label"], "negative"]
+    assert answers[2]["explanation"]["contributions"][:3] == why["contributions"]
+    for each in answers:
+        assert len(each["explanation"]["contributions"]) <= 10 and adds_up(each)
+
+
+def adds_up(answer: dict) -> bool:
+    """Whether intercept + contributions + other is the log-odds behind the answer's score: to 1e-9 where the score
+    keeps enough digits to say (the tiny corpus's champion scores many texts 1.0), else as the score itself."""
+    why = answer["explanation"]
+    total = why["intercept"] + sum(c["contribution"] for c in why["contributions"]) + why["other"]
+    towards_label = total if answer["label"] == "positive" else -total
+    if answer["score"] < 1 - 1e-6:
+        return abs(towards_label - math.log(answer["score"] / (1 - answer["score"]))) <= 1e-9
+    return answer["score"] == pytest.approx(1 / (1 + math.exp(-towards_label)), rel=1e-12)
+
+
+def test_the_openapi_schema_documents_explanations(service: str) -> None:
+    with urllib.request.urlopen(service + "/docs.json", timeout=10) as response:
+        spec = json.loads(response.read())
+    for path in ("/predict", "/predict_batch"):
+        body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        body = resolve(spec, body)
+        assert body["properties"]["explain"]["type"] == "boolean", path
+        assert body["properties"]["top"]["maximum"] == 100 and body["properties"]["top"]["minimum"] == 1, path
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["Explanation"]["properties"]) == {"intercept", "contributions", "other"}
+    assert set(schemas["Contribution"]["properties"]) == {"ngram", "contribution"}
+    assert "explanation" in schemas["Prediction"]["properties"]
+
+
+def resolve(spec: dict, schema: dict) -> dict:
+    """A schema with its $ref followed."""
+    while "$ref" in schema:
+        *_, section, name = schema["$ref"].split("/")
+        schema = spec["components"][section][name]
+    return schema
+
+
 def test_health_and_metrics(service: str) -> None:
     for path in ("/livez", "/readyz", "/metrics", "/docs.json", "/ui/", "/"):
         with urllib.request.urlopen(service + path, timeout=10) as response:
@@ -87,6 +141,13 @@ BAD_INPUTS = [
     ("/predict_batch", b'{"texts": ["fine", ""]}', 400, "text is empty"),
     ("/predict_batch", b'{"texts": "not a list"}', 400, "valid array"),
     ("/predict_batch", json.dumps({"texts": ["a " * 50_000] * 41}).encode(), 400, "SENTIMENT_MAX_BATCH_CHARACTERS"),
+    ("/predict", b'{"text": "good", "explain": "yes"}', 400, "valid boolean"),
+    ("/predict", b'{"text": "good", "explain": 1}', 400, "valid boolean"),
+    ("/predict", b'{"text": "good", "explain": true, "top": 0}', 400, "greater than or equal to 1"),
+    ("/predict", b'{"text": "good", "explain": true, "top": 101}', 400, "less than or equal to 100"),
+    ("/predict", b'{"text": "good", "explain": true, "top": "10"}', 400, "valid integer"),
+    ("/predict_batch", b'{"texts": ["good"], "explain": true, "top": 2.5}', 400, "valid integer"),
+    ("/predict_batch", b'{"texts": ["good", ""], "explain": true}', 400, "text is empty"),
 ]
 
 

@@ -2,7 +2,7 @@
 
 The exported numpy model must answer as the scikit-learn estimator it was trained as, on every review of the
 seed's test split; its vectorized tokenizer must give tokenize()'s tokens, and its compiled scorer the regex path's
-cells and scores, on all 2,000 reviews.
+cells, scores and explanations, on all 2,000 reviews.
 """
 
 from __future__ import annotations
@@ -68,3 +68,8 @@ def test_exported_candidates_equal_their_estimators(full_corpus: Path, tmp_path:
         scores = exported.scores(every)
         assert np.abs(scores - reference).max() <= 1e-9, name
         assert np.array_equal(scores > 0, reference > 0), name
+        # Its explanations, on every review: the regex path's top n-grams, adding up to the score within 1e-9.
+        explained, expected_top = exported.explain(every, 10), exported.reference_explain(every, 10)
+        assert [e.contributions for e in explained] == [e.contributions for e in expected_top], name
+        parts = [e.intercept + sum(part for _, part in e.contributions) + e.other for e in explained]
+        assert np.abs(np.array(parts) - scores).max() <= 1e-9, name

@@ -12,6 +12,9 @@ and a per-text stamp in one 24-byte record: a repeated n-gram counts once withou
 record together mattered most (separate key, weight and stamp arrays were 2.3x slower in the issue's
 measurements).
 
+An explanation (NgramScorer.explain) is that same pass, each text's top columns by |weight| picked as its score is
+summed, so explaining costs little more than scoring.
+
 The GIL is released while texts are scored, so a server's event loop keeps running beside a scoring
 thread; one lock per scorer guards its stamps and scratch space.
 """
@@ -68,6 +71,64 @@ cdef packed struct Slot:
     double weight
     uint32_t stamp  # the last text (by number) that counted this n-gram
     int32_t column
+
+
+cdef struct Picking:
+    # One text's distinct columns as the walk sums them (`offered` of them: weight and column), and its largest
+    # contributions among them in rank order (explanation.top_features()): `held` positions of at most `top`;
+    # `rest` sums the weights of the others.
+    double *weights
+    int32_t *columns
+    Py_ssize_t offered
+    Py_ssize_t *best
+    Py_ssize_t top
+    Py_ssize_t held
+    double rest
+
+
+cdef inline double magnitude(double weight) noexcept nogil:
+    return weight if weight >= 0 else -weight
+
+
+cdef inline bint ranks_above(const Picking *picking, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
+    """Larger |weight| first; equal ones by lower column, so every path shows the same n-grams."""
+    cdef double mine = magnitude(picking.weights[i]), theirs = magnitude(picking.weights[j])
+    return mine > theirs or (mine == theirs and picking.columns[i] < picking.columns[j])
+
+
+cdef inline void pick(Picking *picking, Py_ssize_t i) noexcept nogil:
+    """Offer column i to the top: insertion into a short sorted run (top is small)."""
+    cdef Py_ssize_t j
+    if picking.held == picking.top:
+        if not ranks_above(picking, i, picking.best[picking.top - 1]):
+            picking.rest += picking.weights[i]
+            return
+        picking.rest += picking.weights[picking.best[picking.top - 1]]  # the last of the top drops out
+        picking.held -= 1
+    j = picking.held
+    while j > 0 and ranks_above(picking, i, picking.best[j - 1]):
+        picking.best[j] = picking.best[j - 1]
+        j -= 1
+    picking.best[j] = i
+    picking.held += 1
+
+
+cdef void choose(Picking *picking) noexcept nogil:
+    """The text's top among its offered columns. The walk copies each one's weight and column out of its slot
+    as it sums the score, so this reads two short arrays in order, and once the top is full one comparison with
+    a register refuses nearly every column (ranking slots by pointer after the walk cost ~9 ns a column)."""
+    cdef Py_ssize_t i
+    cdef double floor = 0.0, rest = 0.0, weight
+    picking.held, picking.rest = 0, 0.0
+    for i in range(picking.offered):
+        weight = picking.weights[i]
+        if picking.held == picking.top and magnitude(weight) < floor:
+            rest += weight
+            continue
+        pick(picking, i)
+        if picking.held == picking.top:
+            floor = magnitude(picking.weights[picking.best[picking.top - 1]])
+    picking.rest += rest
 
 
 cdef uint8_t ASCII_CLASSES[128]
@@ -155,6 +216,8 @@ cdef class NgramScorer:
     cdef int64_t *stream
     cdef uint64_t *keys  # the stream's n-gram keys, then each key's home slot
     cdef uint64_t *homes
+    cdef double *distinct_weights  # explain(): each distinct column's weight and column, as the score sums them
+    cdef int32_t *distinct_columns
     cdef Py_ssize_t capacity
     cdef readonly Py_ssize_t columns
 
@@ -245,6 +308,8 @@ cdef class NgramScorer:
         free(self.stream)
         free(self.keys)
         free(self.homes)
+        free(self.distinct_weights)
+        free(self.distinct_columns)
         if self.lock != NULL:
             PyThread_free_lock(self.lock)
 
@@ -280,7 +345,9 @@ cdef class NgramScorer:
                 or grow(<void **>&self.token_flags, tokens * sizeof(uint8_t)) < 0
                 or grow(<void **>&self.stream, stream * sizeof(int64_t)) < 0
                 or grow(<void **>&self.keys, keys * sizeof(uint64_t)) < 0
-                or grow(<void **>&self.homes, keys * sizeof(uint64_t)) < 0):
+                or grow(<void **>&self.homes, keys * sizeof(uint64_t)) < 0
+                or grow(<void **>&self.distinct_weights, keys * sizeof(double)) < 0
+                or grow(<void **>&self.distinct_columns, keys * sizeof(int32_t)) < 0):
             return -1
         self.capacity = tokens
         return 0
@@ -391,9 +458,10 @@ cdef class NgramScorer:
             self.stamp = 1
 
     cdef int _walk(self, Py_ssize_t kept, double *score, int64_t document,
-                   int64_t **cells, Py_ssize_t *used, Py_ssize_t *room) noexcept nogil:
-        """Each n-gram of the stream: adds a distinct column's weight to *score, or appends every found
-        (document, column) cell to *cells when cells is not NULL. -1 when memory runs out.
+                   int64_t **cells, Py_ssize_t *used, Py_ssize_t *room, Picking *picking) noexcept nogil:
+        """Each n-gram of the stream: adds a distinct column's weight to *score (and, with `picking`, copies its
+        weight and column out for choose()), or appends every found (document, column) cell to *cells when cells
+        is not NULL. -1 when memory runs out.
 
         All keys are packed first and probed after, each probe prefetching the slot PREFETCH keys ahead:
         the table is megabytes, so nearly every probe is a cache miss, and this overlaps them.
@@ -406,6 +474,11 @@ cdef class NgramScorer:
         cdef void *grown
         cdef uint64_t *keys = self.keys
         cdef uint64_t *homes = self.homes
+        # locals, not picking's fields: written through a pointer the compiler must assume may alias the slots,
+        # they cost ~10 ns a column
+        cdef double *weights = self.distinct_weights if picking != NULL else NULL
+        cdef int32_t *columns = self.distinct_columns
+        cdef Py_ssize_t offered = 0
         for n in range(self.low, self.high + 1):
             for j in range(0, kept - n + 1):
                 key, known = 0, True
@@ -431,6 +504,9 @@ cdef class NgramScorer:
                 if slot.stamp != self.stamp:
                     slot.stamp = self.stamp
                     score[0] += slot.weight
+                    if weights != NULL:
+                        weights[offered], columns[offered] = slot.weight, slot.column
+                        offered += 1
             else:
                 if used[0] == room[0]:
                     grown = realloc(cells[0], 4 * room[0] * sizeof(int64_t))
@@ -439,10 +515,14 @@ cdef class NgramScorer:
                     cells[0], room[0] = <int64_t *>grown, 2 * room[0]
                 cells[0][2 * used[0]], cells[0][2 * used[0] + 1] = document, slot.column
                 used[0] += 1
+        if picking != NULL:
+            picking.weights, picking.columns, picking.offered = weights, columns, offered
         return 0
 
-    cdef object _run(self, list texts, double *scores, bint want_cells):
-        cdef Py_ssize_t count = len(texts), d, longest = 0, kept
+    cdef object _run(self, list texts, double *scores, bint want_cells, Py_ssize_t top=0):
+        """Scores into `scores`; or, with want_cells, every (document, column) cell; or, with top > 0, scores and
+        each text's top columns too (see explain())."""
+        cdef Py_ssize_t count = len(texts), d, longest = 0, kept, h
         cdef int *kinds = <int *>malloc(max(count, 1) * sizeof(int))
         cdef void **datas = <void **>malloc(max(count, 1) * sizeof(void *))
         cdef Py_ssize_t *lengths = <Py_ssize_t *>malloc(max(count, 1) * sizeof(Py_ssize_t))
@@ -450,7 +530,11 @@ cdef class NgramScorer:
         cdef int64_t *cells = NULL
         cdef Py_ssize_t used = 0, room = 1024
         cdef int failed = 0
+        cdef Picking picking
+        cdef Picking *picks = NULL
+        cdef void *grown
         cdef str text
+        picking.best = NULL
         try:
             if kinds == NULL or datas == NULL or lengths == NULL:
                 raise MemoryError()
@@ -459,9 +543,13 @@ cdef class NgramScorer:
                 kinds[d], datas[d], lengths[d] = PyUnicode_KIND(text), PyUnicode_DATA(text), len(text)
                 longest = max(longest, lengths[d])
             codes = <uint32_t *>malloc((longest + 1) * sizeof(uint32_t))
-            if want_cells:
+            if want_cells or top > 0:
                 cells = <int64_t *>malloc(2 * room * sizeof(int64_t))
-            if codes == NULL or (want_cells and cells == NULL):
+            if top > 0:  # a text has at most `columns` distinct columns, so no run needs more room
+                picking.top = min(top, max(self.columns, 1))
+                picking.best = <Py_ssize_t *>malloc(picking.top * sizeof(Py_ssize_t))
+                picks = &picking
+            if codes == NULL or ((want_cells or top > 0) and cells == NULL) or (top > 0 and picking.best == NULL):
                 raise MemoryError()
             with nogil:  # `texts` holds every text, so their data stays put while the GIL is released
                 PyThread_acquire_lock(self.lock, 1)
@@ -471,16 +559,29 @@ cdef class NgramScorer:
                     for d in range(count):
                         kept = self._ids(kinds[d], datas[d], lengths[d], codes)
                         if want_cells:
-                            failed = self._walk(kept, NULL, d, &cells, &used, &room)
+                            failed = self._walk(kept, NULL, d, &cells, &used, &room, NULL)
                         else:
                             scores[d] = 0.0
-                            failed = self._walk(kept, &scores[d], d, NULL, NULL, NULL)
+                            failed = self._walk(kept, &scores[d], d, NULL, NULL, NULL, picks)
+                            if picks != NULL and not failed:
+                                choose(picks)
+                                # this text's top as (document, column) cells; Python reads their weights back
+                                for h in range(picking.held):
+                                    if used == room:
+                                        grown = realloc(cells, 4 * room * sizeof(int64_t))
+                                        if grown == NULL:
+                                            failed = 1
+                                            break
+                                        cells, room = <int64_t *>grown, 2 * room
+                                    cells[2 * used], cells[2 * used + 1] = d, picking.columns[picking.best[h]]
+                                    used += 1
+                                scores[count + d] = picking.rest
                         if failed:
                             break
                 PyThread_release_lock(self.lock)
             if failed:
                 raise MemoryError()
-            if not want_cells:
+            if not want_cells and top <= 0:
                 return None
             found = np.empty((used, 2), dtype=np.int64)
             if used:
@@ -492,6 +593,7 @@ cdef class NgramScorer:
             free(lengths)
             free(codes)
             free(cells)
+            free(picking.best)
 
     def scores(self, list texts, double intercept):
         """intercept + the sum of each text's distinct columns' weights (binary weighting), one per text."""
@@ -501,8 +603,26 @@ cdef class NgramScorer:
             self._run(texts, &view[0], False)
         return result + intercept
 
+    def explain(self, list texts, double intercept, Py_ssize_t top):
+        """scores(), and what an explanation shows of each text: (scores, documents, columns, rest).
+
+        Each text's `top` distinct columns by |weight| (equal ones by lower column: explanation.top_features(),
+        the specification) come as (document, column) pairs, largest first, and `rest` sums the weights of the
+        text's other columns. They are picked as the score is summed, from the same slots, so intercept + their
+        weights + rest is that score up to summation order, and nothing per match leaves C.
+        """
+        if top < 1:
+            raise ValueError(f"top must be at least 1, not {top}")
+        both = np.empty(2 * len(texts), dtype=np.float64)  # the scores, then each text's rest
+        cdef double[::1] view = both
+        if not texts:
+            return both, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), both
+        documents, columns = self._run(texts, &view[0], False, top)
+        return both[: len(texts)] + intercept, documents, columns, both[len(texts) :]
+
     def cells(self, list texts):
         """(document, column) of every occurrence of a vocabulary n-gram, as NgramTable.cells() gives them."""
         if not texts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         return self._run(texts, NULL, True)
+

@@ -102,6 +102,18 @@ class NgramFeatures:
             and not self.char_ngram_range
         )
 
+    def readable(self, ngram: str) -> str:
+        """A vocabulary n-gram as an explanation names it: its tokens joined by spaces, negation-scoped ones still
+        prefixed NEGATED_PREFIX ("not ¬good"); an n-gram of the repeated tail, whose every token carries
+        TAIL_PREFIX, has them taken off and is written once with "» " in front ("» not ¬good"): it is a column of
+        its own, counted beside the same words' plain one. A character n-gram keeps CHAR_PREFIX."""
+        tokens = ngram.split(" ")
+        # A lone "»" is the text's own (the tail's reading of a token is never empty); "»»" may be either, as it
+        # shares one column, and reads as the tail.
+        if self.tail_sentences and all(token.startswith(TAIL_PREFIX) and token != TAIL_PREFIX for token in tokens):
+            return f"{TAIL_PREFIX} " + " ".join(token.removeprefix(TAIL_PREFIX) for token in tokens)
+        return ngram
+
     def dropped(self) -> frozenset[str]:
         return frozenset(self.stopwords) | (PUNCTUATION if self.remove_punctuation else frozenset())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,23 @@ def test_saved_as_nltks_counts_and_rebuilt_to_the_same_classifier(tmp_path: Path
 def test_classifier_needs_a_fitted_model() -> None:
     with pytest.raises(PipelineError, match="nltk_naive_bayes model is not fitted"):
         NltkNaiveBayes().classifier  # noqa: B018
+
+
+def test_explanations_split_nltks_own_log_odds_by_word() -> None:
+    """The intercept is the prior's log ratio and each known word adds its likelihood ratio, in natural logs,
+    for the value it has (its count here); NLTK's probabilities saturate, its log-odds do not."""
+    model = NltkNaiveBayes().fit(
+        ["good good film", "good plot", "bad film", "bad bad plot"], ["positive", "positive", "negative", "negative"]
+    )
+    text = "Good, good film! " * 40 + "unknown"
+    (explanation,) = model.explain([text], 1)
+    classifier = model.classifier
+    distribution = classifier.prob_classify(model.features.featurizer()(text))
+    assert explanation.log_odds == (distribution.logprob("positive") - distribution.logprob("negative")) * math.log(2)
+    assert explanation.probabilities["positive"] == distribution.prob("positive")
+    good = classifier._feature_probdist  # "good" appears 80 times: that count's probabilities, not presence
+    expected = math.log(good["positive", "good"].prob(80)) - math.log(good["negative", "good"].prob(80))
+    assert explanation.contributions == [("good", pytest.approx(expected, rel=1e-12))]
+    assert explanation.intercept == 0.0  # two reviews of each label
+    parts = explanation.intercept + explanation.contributions[0][1] + explanation.other
+    assert abs(parts - explanation.log_odds) <= 1e-9

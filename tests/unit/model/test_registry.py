@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,16 @@ import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.labels import top_label
-from pipeline.model import FORMAT_VERSION, LABELS, MODELS, NgramLinearModel, ScoringModel, create, load
+from pipeline.model import (
+    FORMAT_VERSION,
+    LABELS,
+    MODELS,
+    ExplainingModel,
+    NgramLinearModel,
+    ScoringModel,
+    create,
+    load,
+)
 
 TEXTS = ["a superb , moving film", "a dull and boring mess", "superb cast , wonderful story", "awful , tedious , dull"]
 LABELS_OF_TEXTS = ["positive", "negative", "positive", "negative"]
@@ -76,6 +86,26 @@ def test_scoring_models_are_the_linear_ones(fitted) -> None:
     if isinstance(fitted, ScoringModel):
         scores = fitted.scores(TEXTS)
         assert [top_label(p) for p in fitted.predict_proba(TEXTS)] == [LABELS[int(s > 0)] for s in scores]
+
+
+def test_every_model_explains_its_log_odds_exactly(fitted) -> None:
+    """intercept + the shown contributions + other is the log-odds the probability came from, for every kind."""
+    assert isinstance(fitted, ExplainingModel)
+    texts = TEXTS + UNSEEN + ["superb superb superb , not dull"]
+    explained = fitted.explain(texts, 2)
+    assert [e.probabilities for e in explained] == fitted.predict_proba(texts)
+    for explanation in explained:
+        parts = [part for _, part in explanation.contributions]
+        assert len(parts) <= 2
+        assert [abs(part) for part in parts] == sorted(map(abs, parts), reverse=True)
+        assert abs(explanation.intercept + sum(parts) + explanation.other - explanation.log_odds) <= 1e-9
+        positive = explanation.probabilities[LABELS[1]]
+        assert explanation.log_odds == pytest.approx(math.log(positive / (1 - positive)), rel=1e-9, abs=1e-9)
+    if isinstance(fitted, ScoringModel):
+        assert [e.log_odds for e in explained] == fitted.scores(texts).tolist()
+    assert fitted.explain([], 3) == []
+    with pytest.raises(ValueError, match="at least 1"):
+        fitted.explain(TEXTS, 0)
 
 
 @pytest.mark.parametrize("kind", sorted(MODELS))

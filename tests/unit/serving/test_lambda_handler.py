@@ -96,6 +96,24 @@ def test_batch_keeps_order(make) -> None:
     assert [a["label"] for a in json.loads(response["body"])] == ["negative", "positive"]
 
 
+@pytest.mark.parametrize("make", EVENTS)
+def test_explain_is_opt_in_and_adds_up(make) -> None:
+    """The tiny champion is NLTK's naive Bayes: its explanation splits NLTK's own log-odds by word."""
+    plain = json.loads(handler(make("/predict", json.dumps({"text": "A superb, moving film!"})))["body"])
+    assert "explanation" not in plain
+    body = {"text": "A superb, moving film!", "explain": True, "top": 1}
+    answer = json.loads(handler(make("/predict", json.dumps(body)))["body"])
+    assert {key: answer[key] for key in plain} == plain
+    why = answer["explanation"]
+    assert set(why) == {"intercept", "contributions", "other"} and len(why["contributions"]) == 1
+    assert why["contributions"][0]["ngram"] in {"superb", "moving", "film"}
+    log_odds = why["intercept"] + why["contributions"][0]["contribution"] + why["other"]
+    assert log_odds == pytest.approx(math.log(answer["score"] / (1 - answer["score"])), abs=1e-9)
+    batch = {"texts": ["dull, boring mess", "wonderful cast"], "explain": True}
+    answers = json.loads(handler(make("/predict_batch", json.dumps(batch)))["body"])
+    assert [len(a["explanation"]["contributions"]) for a in answers] == [3, 2]  # every word it knows
+
+
 def test_base64_body_from_a_function_url() -> None:
     response = handler(function_url("/predict", json.dumps({"text": "wonderful"}), encoded=True))
     assert response["statusCode"] == 200
@@ -115,6 +133,12 @@ def test_base64_body_from_a_function_url() -> None:
         ("/predict_batch", json.dumps({"texts": ["ok"] * 1001}), 400, "1 to 1000 reviews"),
         ("/predict_batch", '{"texts": ["ok", 3]}', 400, "list of strings"),
         ("/other", '{"text": "x"}', 404, "no endpoint /other"),
+        ("/predict", '{"text": "x", "explain": "yes"}', 400, "explain: Input should be a valid boolean"),
+        ("/predict", '{"text": "x", "explain": 1}', 400, "explain: Input should be a valid boolean"),
+        ("/predict", '{"text": "x", "explain": true, "top": 0}', 400, "greater than or equal to 1"),
+        ("/predict", '{"text": "x", "explain": true, "top": 101}', 400, "top: Input should be less than"),
+        ("/predict", '{"text": "x", "explain": true, "top": "10"}', 400, "top: Input should be a valid integer"),
+        ("/predict_batch", '{"texts": ["x"], "explain": true, "top": 2.5}', 400, "top: Input should be a valid"),
         # Python's json raises RecursionError and ValueError (not JSONDecodeError) on these: they escaped, a 502.
         ("/predict", "[" * 100_000 + "]" * 100_000, 400, "unreadable JSON"),
         ("/predict", '{"text": ' + "9" * 5000 + "}", 400, "unreadable JSON"),

@@ -16,7 +16,9 @@ from pipeline.errors import PipelineError
 from pipeline.model import NgramLinearModel, create
 from pipeline.model.ngrams.compiled import SWITCH
 from pipeline.serving.rules import (
+    MAX_EXPLAIN_TOP,
     SCORE_CHUNK_CHARACTERS,
+    ExplanationUnavailable,
     check_batch,
     check_model,
     check_settings,
@@ -55,6 +57,33 @@ def test_predictions_in_chunks_equal_one_call(prepared: Path) -> None:
     huge = ["a " * 50_000] * 40  # 4 MB of one-letter words, what the byte limits allow in one batch
     predictions(model, huge, "v")
     assert len(calls) > 1 and max(calls) <= SCORE_CHUNK_CHARACTERS + 100_000
+
+
+def test_explained_predictions_score_as_plain_ones_and_add_up(prepared: Path) -> None:
+    _, texts, labels = read_split(prepared / "train.jsonl")
+    model = create("linear_ensemble", {"features": {"mark_negation": True, "tail_sentences": 3}}).fit(texts, labels)
+    assert isinstance(model, NgramLinearModel)
+    model.rescale(2.0)
+    plain, explained = predictions(model, texts, "v"), predictions(model, texts, "v", MAX_EXPLAIN_TOP)
+    assert [p.model_dump() for p in plain] == [p.model_dump(exclude={"explanation"}) for p in explained]
+    assert all("explanation" not in json.loads(p.model_dump_json()) for p in plain)
+    for answer, score in zip(explained, model.scores(texts).tolist(), strict=True):
+        why = answer.explanation
+        assert why is not None and len(why.contributions) <= MAX_EXPLAIN_TOP
+        parts = why.intercept + sum(c.contribution for c in why.contributions) + why.other
+        assert abs(parts - score) <= 1e-9
+
+
+def test_a_model_that_cannot_explain_is_named() -> None:
+    class Plain:
+        kind, labels = "plain", ("negative", "positive")
+
+        def predict_proba(self, texts: list[str]) -> list[dict[str, float]]:
+            return [{"negative": 0.5, "positive": 0.5} for _ in texts]
+
+    assert predictions(Plain(), ["fine"], "v")[0].score == 0.5  # type: ignore[arg-type]
+    with pytest.raises(ExplanationUnavailable, match=r"served model \(plain\) gives no explanations"):
+        predictions(Plain(), ["fine"], "v", 3)  # type: ignore[arg-type]
 
 
 PEAK = """

@@ -170,3 +170,28 @@ def test_distinct_cells_keeps_one_of_each_document_column_pair() -> None:
     stamp = np.full(4, 99, dtype=np.int64)  # whatever an earlier batch left there
     kept = distinct_cells(documents, columns, stamp)
     assert sorted(zip(*(part.tolist() for part in kept), strict=True)) == [(0, 1), (0, 3), (1, 2), (1, 3), (2, 0)]
+
+
+@pytest.mark.parametrize(("kind", "features"), VARIANTS)
+def test_explanations_add_up_to_the_rescaled_score(kind: str, features: dict, prepared: Path) -> None:
+    """Every kind and weighting, ensembles included, after the calibration train() applies: the parts are the
+    served log-odds to 1e-9, and the path that serves (compiled or numpy) shows what the regex path shows."""
+    _, texts, labels = read_split(prepared / "train.jsonl")
+    _, test_texts, _ = read_split(prepared / "test.jsonl")
+    fitted = create(kind, {"features": features}).fit(texts, labels)
+    fitted.rescale(3.0)
+    everything = [*test_texts, *TRICKY, "superb superb superb"]
+    explained, reference = fitted.explain(everything, 4), fitted.reference_explain(everything, 4)
+    assert [e.contributions for e in explained] == [e.contributions for e in reference]
+    for explanation, score in zip(explained, fitted.scores(everything).tolist(), strict=True):
+        assert explanation.log_odds == score
+        parts = explanation.intercept + sum(part for _, part in explanation.contributions) + explanation.other
+        assert abs(parts - score) <= 1e-9
+
+
+def test_counted_ngrams_contribute_by_their_count(prepared: Path) -> None:
+    _, texts, labels = read_split(prepared / "train.jsonl")
+    fitted = create("multinomial_nb", {"features": {"weighting": "count", "ngram_range": [1, 1]}}).fit(texts, labels)
+    weight = fitted._coef[fitted.table.vocabulary().index("superb")]
+    (explanation,) = fitted.explain(["superb superb superb"], 1)
+    assert explanation.contributions == [("superb", 3 * weight)]

@@ -140,3 +140,59 @@ def test_without_the_module_the_numpy_path_serves_with_one_warning(
         assert np.allclose(plain.scores(NEGATION_TRICKY), expected, rtol=0, atol=1e-9)
     finally:
         compiled.module.cache_clear()
+
+
+BINARY_FEATURES = [features for features in FEATURES if features.get("weighting", "binary") == "binary"]
+
+
+@pytest.mark.parametrize("features", BINARY_FEATURES, ids=str)
+@pytest.mark.parametrize("top", [1, 3, 10_000])
+def test_compiled_explanations_equal_the_reference(features: dict, top: int, prepared: Path) -> None:
+    """The top the kernel picks as it scores is the one numpy's sort picks from the regex path's cells, and the
+    parts add up to the very score scores() gives."""
+    model = fitted(features, prepared)
+    _, texts, _ = read_split(prepared / "test.jsonl")
+    for batch in (TRICKY + NEGATION_TRICKY + ODD, texts, ["good good good, not good"], []):
+        explained, reference = model.explain(batch, top), model.reference_explain(batch, top)
+        assert [e.contributions for e in explained] == [e.contributions for e in reference]
+        assert np.allclose([e.other for e in explained], [e.other for e in reference], rtol=0, atol=1e-9)
+        scores = model.scores(batch)
+        assert [e.log_odds for e in explained] == scores.tolist()
+        assert [e.probabilities for e in explained] == model.predict_proba(batch)
+        for explanation, score in zip(explained, scores.tolist(), strict=True):
+            parts = explanation.intercept + sum(part for _, part in explanation.contributions) + explanation.other
+            assert abs(parts - score) <= 1e-9
+            assert len(explanation.contributions) <= top
+
+
+def test_a_repeated_ngram_contributes_once(prepared: Path) -> None:
+    """Binary presence: "superb" written three times adds its weight once, as the score does."""
+    model = fitted({}, prepared)
+    weight = model._coef[model.table.vocabulary().index("superb")]
+    (once,), (thrice,) = model.explain(["superb"], 5), model.explain(["superb superb superb"], 5)
+    assert ("superb", weight) in once.contributions and ("superb", weight) in thrice.contributions
+    assert [name for name, _ in thrice.contributions].count("superb") == 1
+    assert model.scores(["superb superb superb"])[0] == once.log_odds
+
+
+def test_the_numpy_path_explains_as_the_compiled_one(prepared: Path) -> None:
+    model = fitted({"mark_negation": True, "tail_sentences": 3}, prepared)
+    plain = create("multinomial_nb", {"features": model.features})
+    assert isinstance(plain, NgramLinearModel)
+    plain._set_weights(
+        NgramTable(model.features, model.table.tokens, model.table.keys, use_compiled=False),
+        model._coef, model._intercept, None,
+    )  # fmt: skip
+    _, texts, _ = read_split(prepared / "test.jsonl")
+    batch = texts + NEGATION_TRICKY
+    assert [e.contributions for e in plain.explain(batch, 7)] == [e.contributions for e in model.explain(batch, 7)]
+
+
+def test_explain_refuses_a_top_below_one(prepared: Path) -> None:
+    model = fitted({}, prepared)
+    with pytest.raises(ValueError, match="at least 1"):
+        model.explain(["good"], 0)
+    module = compiled.module()
+    assert module is not None and model.table.compiled is not None
+    with pytest.raises(ValueError, match="at least 1"):
+        model.table.compiled.explain(["good"], 0.0, 0)

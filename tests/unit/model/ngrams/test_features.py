@@ -46,6 +46,14 @@ def test_tail_sentences_repeat_the_last_sentences_prefixed() -> None:
     assert NgramFeatures(tail_sentences=3).tokenizer()("one sentence") == ["one", "sentence", " ", "»one", "»sentence"]
 
 
+def test_readable_names_mark_the_tail_once_and_keep_negation_marks() -> None:
+    features = NgramFeatures(mark_negation=True, tail_sentences=3)
+    assert features.readable("not ¬good") == "not ¬good"
+    assert features.readable("»not »¬good") == "» not ¬good"
+    assert features.readable("» film") == "» film"  # the text's own "»" beside a plain word: not the tail
+    assert NgramFeatures().readable("»good") == "»good"  # without a tail, a prefix is the text's own
+
+
 def test_character_ngrams_are_columns_of_their_own() -> None:
     tokens = NgramFeatures(char_ngram_range=(3, 4), stopwords=("a",)).tokenizer()
     assert tokens("A fun, odd film!") == [
