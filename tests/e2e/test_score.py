@@ -218,8 +218,10 @@ def test_mlflow_spark_udf_in_a_built_environment_gives_the_same_answers(
         "--env-manager", "uv", cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
-    ours, theirs = read_table(job["root"] / "out"), read_table(tmp_path / "out")
-    assert theirs.keys() == ours.keys()
+    # The job's OUTPUT may also hold another input's partition by now (the rerun test): compare this input's rows.
+    ours = {key: row for key, row in read_table(job["root"] / "out").items() if row["input_file"] == "reviews.jsonl"}
+    theirs = read_table(tmp_path / "out")
+    assert sorted(theirs) == sorted(ours)
     for key, row in ours.items():
         assert theirs[key]["label"] == row["label"] and abs(theirs[key]["score"] - row["score"]) <= 1e-9, key
 
