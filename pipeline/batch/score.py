@@ -30,6 +30,7 @@ from pipeline.labels import LABELS
 from pipeline.params import Params
 
 if TYPE_CHECKING:
+    from pyspark import Accumulator
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
@@ -125,31 +126,36 @@ def _run(
         stamp.append(F.lit(scored_at.date()).alias("scored_date"))
     owned = list(files.names) if p.partition_by == "input_file" else [scored_at.date().isoformat()]
 
-    accepted = rows.where(F.col("reason").isNull()).drop("reason")
-    scored = _arrow_scored(spark, accepted, model) if p.env_manager == "local" else _mlflow_scored(accepted, model, p)
+    if p.env_manager == "local":
+        rejected_rows = spark.sparkContext.accumulator(0)
+        scored = _arrow_scored(spark, rows, model, rejected_rows)
+    else:
+        rejected_rows = None
+        scored = _mlflow_scored(rows.where(F.col("reason").isNull()).drop("reason"), model, p)
     _write(scored.select("*", *stamp), output, p.partition_by, "scoring")
     clock.done("scoring")
-    value = F.substring(F.coalesce(F.col("text"), F.lit("")), 1, SHOWN_CHARACTERS)
-    rejected = rows.where(F.col("reason").isNotNull()).select(
-        *(F.col(f"`{name}`") for name in p.keep), "input_file", "reason", value.alias("text_start"), *stamp
-    )
-    _write(rejected, f"{output}/{REJECTS}", p.partition_by, "rejects")
+    if rejected_rows is None or rejected_rows.value:
+        value = F.substring(F.coalesce(F.col("text"), F.lit("")), 1, SHOWN_CHARACTERS)
+        rejected = rows.where(F.col("reason").isNotNull()).select(
+            *(F.col(f"`{name}`") for name in p.keep), "input_file", "reason", value.alias("text_start"), *stamp
+        )
+        _write(rejected, f"{output}/{REJECTS}", p.partition_by, "rejects")
     _clear_stale(spark, output, p.partition_by, owned, since_ms)
     clock.done("rejects")
     return _summarize(spark, output, p.partition_by, owned, model, clock)
 
 
-def _arrow_scored(spark: SparkSession, accepted: DataFrame, model: ResolvedModel) -> DataFrame:
+def _arrow_scored(spark: SparkSession, rows: DataFrame, model: ResolvedModel, rejected: Accumulator[int]) -> DataFrame:
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
     from pipeline.batch.udf import ArrowScorer
 
     spark.sparkContext.addFile(str(model.model_dir), recursive=True)
     schema = StructType(
-        [f for f in accepted.schema.fields if f.name != "text"]
+        [f for f in rows.schema.fields if f.name not in ("text", "reason")]
         + [StructField("label", StringType()), StructField("score", DoubleType())]
     )
-    return accepted.mapInArrow(ArrowScorer(model.model_dir.name), schema)
+    return rows.mapInArrow(ArrowScorer(model.model_dir.name, rejected), schema)
 
 
 def _mlflow_scored(accepted: DataFrame, model: ResolvedModel, p: ScoreParams) -> DataFrame:

@@ -190,6 +190,22 @@ def test_parquet_input_partitioned_by_date(tmp_path: Path, tiny_champion: Path) 
     assert set(table.column_names) >= {"review_id", "label", "score", "model", "run_id", "scored_at", "input_file"}
 
 
+def test_a_clean_rerun_reads_once_and_clears_earlier_rejects(tmp_path: Path, tiny_champion: Path) -> None:
+    source = tmp_path / "in" / "a.csv"
+    source.parent.mkdir()
+    source.write_text('id,text\n1,"Superb."\n2,\n', encoding="utf-8")
+    args = (source.parent, tmp_path / "out", "--model", tiny_champion, "--keep", "id", "--master", "local[2]")
+    first = run_score(*args, cwd=tmp_path)
+    assert first.returncode == 0 and (tmp_path / "out" / "_rejects" / "input_file=a.csv").is_dir(), first.stderr[-3000:]
+    source.write_text('id,text\n1,"Superb."\n2,"Awful."\n', encoding="utf-8")
+    second = run_score(*args, "--summary", tmp_path / "summary.json", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "writing rejects" not in second.stderr  # no second pass over a clean input
+    assert not (tmp_path / "out" / "_rejects" / "input_file=a.csv").exists()
+    assert json.loads((tmp_path / "summary.json").read_text())["rejected"] == 0
+    assert sorted(read_table(tmp_path / "out")) == ["1", "2"]
+
+
 @pytest.fixture
 def mlflow_model(tmp_path: Path, tiny_champion: Path) -> Iterator[Path]:
     """tiny_champion saved as this project logs models to MLflow (models from code, its requirements pinned)."""
