@@ -101,18 +101,18 @@ def in_process_rates(model_dir: Path, texts: list[str]) -> dict[str, float]:
     return {"one_process": len(texts) / one, "two_processes": len(texts) / two}
 
 
-def rss_by_kind(leader: int) -> dict[str, int]:
-    """Resident bytes of `leader`'s process tree: the driver's JVM, the driver's Python, Spark's Python workers."""
+def tree_usage(leader: int) -> dict[int, tuple[str, int, float]]:
+    """(kind, resident bytes, CPU seconds) of each process in `leader`'s tree; kinds: the driver's JVM, the
+    driver's Python, Spark's Python workers."""
     parents: dict[int, int] = {}
-    commands: dict[int, str] = {}
+    stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            commands[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stats[int(entry.name)][1])
     tree, frontier = {leader}, [leader]
     while frontier:
         parent = frontier.pop()
@@ -120,22 +120,20 @@ def rss_by_kind(leader: int) -> dict[str, int]:
             if ppid == parent and pid not in tree:
                 tree.add(pid)
                 frontier.append(pid)
-    totals = {"driver_jvm": 0, "driver_python": 0, "python_workers": 0}
+    ticks = os.sysconf("SC_CLK_TCK")
+    usage = {}
     for pid in tree:
         try:
-            rss = next(
-                int(line.split()[1]) * 1024
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                if line.startswith("VmRSS:")
-            )
-        except (OSError, StopIteration):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        except OSError:
             continue
-        command = commands.get(pid, "")
-        kind = (
-            "driver_jvm" if "java" in command.split(" ")[0] else "driver_python" if pid == leader else "python_workers"
-        )
-        totals[kind] += rss
-    return totals
+        fields = stats[pid]
+        # /proc/PID/stat after the command: state is field 0 here, utime 11, stime 12, rss (pages) 21.
+        cpu = (int(fields[11]) + int(fields[12])) / ticks
+        rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        kind = "driver_jvm" if command.endswith("java") else "driver_python" if pid == leader else "python_workers"
+        usage[pid] = (kind, rss, cpu)
+    return usage
 
 
 def spark_run(corpus: Path, output: Path, model_dir: Path, summary: Path) -> dict[str, object]:
@@ -144,22 +142,32 @@ def spark_run(corpus: Path, output: Path, model_dir: Path, summary: Path) -> dic
         str(Path(sys.executable).parent / "sentiment"), "score", str(corpus), str(output), "--model", str(model_dir),
         "--keep", "id", "--master", "local[2]", "--summary", str(summary),
     ]  # fmt: skip
-    peaks = {"driver_jvm": 0, "driver_python": 0, "python_workers": 0}
+    kinds = ("driver_jvm", "driver_python", "python_workers")
+    peaks = dict.fromkeys(kinds, 0)
+    cpu: dict[int, tuple[str, float]] = {}  # the last CPU seconds seen per process
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     errors: list[str] = []
     reader = threading.Thread(target=lambda: errors.extend(process.stderr or []), daemon=True)
     reader.start()
     while process.poll() is None:
-        for kind, value in rss_by_kind(process.pid).items():
-            peaks[kind] = max(peaks[kind], value)
+        usage = tree_usage(process.pid)
+        for kind in kinds:
+            peaks[kind] = max(peaks[kind], sum(rss for k, rss, _ in usage.values() if k == kind))
+        cpu.update({pid: (kind, seconds) for pid, (kind, _, seconds) in usage.items()})
         time.sleep(0.2)
     wall = time.perf_counter() - started
     reader.join(timeout=5)
     if process.returncode != 0:
         raise SystemExit("sentiment score failed:\n" + "".join(errors[-30:]))
     result = json.loads(summary.read_text())
-    return {"wall_seconds": wall, "summary": result, "peak_rss_mb": {k: v / 2**20 for k, v in peaks.items()}}
+    cpu_seconds = {kind: sum(seconds for k, seconds in cpu.values() if k == kind) for kind in kinds}
+    return {
+        "wall_seconds": wall,
+        "summary": result,
+        "peak_rss_mb": {k: v / 2**20 for k, v in peaks.items()},
+        "cpu_seconds": cpu_seconds,
+    }
 
 
 def main() -> None:
@@ -193,6 +201,7 @@ def main() -> None:
             "wall_seconds": run["wall_seconds"],
             "phase_seconds": summary["phase_seconds"],
             "peak_rss_mb": run["peak_rss_mb"],
+            "cpu_seconds": run["cpu_seconds"],
         }
         results.append(row)
         print(
@@ -203,7 +212,8 @@ def main() -> None:
             flush=True,
         )
         print(f"           phases (s): {summary['phase_seconds']}; peak RSS (MB): "
-              f"{ {k: round(v) for k, v in run['peak_rss_mb'].items()} }", flush=True)  # fmt: skip
+              f"{ {k: round(v) for k, v in run['peak_rss_mb'].items()} }; CPU (s): "
+              f"{ {k: round(v, 1) for k, v in run['cpu_seconds'].items()} }", flush=True)  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"cores": os.cpu_count(), "results": results}, indent=2) + "\n")
     print(f"written {args.json}")
