@@ -12,7 +12,6 @@ Run after `dvc repro` (or with --model): NLTK_DATA=... uv run python benchmarks/
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import statistics
@@ -25,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from pipeline.corpus.splits import read_split
-from pipeline.model import NgramLinearModel, load
+from benchmarks.compiled_champion import arguments, compiled_champion
+from pipeline.model import NgramLinearModel
 from pipeline.serving.rules import DEFAULT_EXPLAIN_TOP, MAX_EXPLAIN_TOP, predictions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,16 +56,9 @@ def parity(model: NgramLinearModel, texts: list[str]) -> dict[str, float | int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, help="a saved model folder (default: the selected champion)")
-    parser.add_argument("--reviews", type=Path, default=ROOT / "data" / "prepared" / "test.jsonl")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser = arguments(__doc__.splitlines()[0], rounds=7)
     args = parser.parse_args()
-    model_dir = args.model or ROOT / json.loads((ROOT / "models" / "selected.json").read_text())["model_dir"]
-    _, texts, _ = read_split(args.reviews)
-    model = load(model_dir)
-    if not isinstance(model, NgramLinearModel) or model.table.compiled is None:
-        sys.exit(f"{model_dir} is not served by the compiled scorer (not an n-gram model, or the module is not built)")
+    model_dir, texts, model = compiled_champion(args)
     top, most = DEFAULT_EXPLAIN_TOP, MAX_EXPLAIN_TOP
 
     def api(batch: list[str], wanted: int | None) -> list[str]:

@@ -10,9 +10,7 @@ Run after `dvc repro` (or with --model): NLTK_DATA=... uv run python benchmarks/
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import re
 import statistics
 import subprocess
@@ -23,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.corpus.splits import read_split
+from benchmarks.compiled_champion import arguments, compiled_champion
 from pipeline.model import NgramLinearModel, load
 from pipeline.model.ngrams.table import NgramTable
 
@@ -55,16 +53,9 @@ def load_seconds(model_dir: Path, times: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, help="a saved model folder (default: the selected champion)")
-    parser.add_argument("--reviews", type=Path, default=ROOT / "data" / "prepared" / "test.jsonl")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser = arguments(__doc__.splitlines()[0], rounds=5)
     args = parser.parse_args()
-    model_dir = args.model or ROOT / json.loads((ROOT / "models" / "selected.json").read_text())["model_dir"]
-    _, texts, _ = read_split(args.reviews)
-    model = load(model_dir)
-    if not isinstance(model, NgramLinearModel) or model.table.compiled is None:
-        sys.exit(f"{model_dir} is not served by the compiled scorer (not an n-gram model, or the module is not built)")
+    model_dir, texts, model = compiled_champion(args)
     numpy = load(model_dir)
     assert isinstance(numpy, NgramLinearModel)
     numpy._set_weights(
