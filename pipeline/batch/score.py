@@ -189,7 +189,10 @@ def _write(frame: DataFrame, uri: str, partition_by: str, what: str) -> None:
     try:
         frame.write.mode("overwrite").partitionBy(partition_by).parquet(uri)
     except Exception as error:
-        raise PipelineError(f"writing {uri} failed: {first_line(error)}") from None
+        # Spark's text for a failed job is pages of JVM and Python stack: the line names it, -v logs it whole.
+        log.debug("writing %s failed", uri, exc_info=True)
+        reason = first_line(error)
+        raise PipelineError(f"writing {uri} failed: {reason} (`sentiment -v score ...` logs all of it)") from None
 
 
 def _clear_stale(spark: SparkSession, output: str, partition_by: str, owned: Sequence[str], since_ms: int) -> None:
