@@ -26,21 +26,16 @@ class ResolvedModel:
     run_id: str | None  # the MLflow run that logged it, when known
 
 
-def _project_model_dir(mlflow_dir: Path) -> Path:
-    """The saved SentimentModel inside an MLflow model logged by pipeline.tracking (its artifact `model`)."""
+def _read_mlflow_model(mlflow_dir: Path) -> tuple[Path, str | None]:
+    """The saved SentimentModel inside an MLflow model logged by pipeline.tracking (its artifact `model`), and the
+    run that logged it, from one read of MLmodel."""
     from mlflow.models import Model
 
-    flavor = Model.load(str(mlflow_dir / MLMODEL_FILE)).flavors.get("python_function", {})
-    artifact = flavor.get("artifacts", {}).get("model", {}).get("path")
+    logged = Model.load(str(mlflow_dir / MLMODEL_FILE))
+    artifact = logged.flavors.get("python_function", {}).get("artifacts", {}).get("model", {}).get("path")
     if not artifact or not (mlflow_dir / artifact / MODEL_FILE).is_file():
         raise PipelineError(f"{mlflow_dir} is an MLflow model but not one of this project's (no artifact `model`)")
-    return mlflow_dir / artifact
-
-
-def _run_id(mlflow_dir: Path) -> str | None:
-    from mlflow.models import Model
-
-    return Model.load(str(mlflow_dir / MLMODEL_FILE)).run_id
+    return mlflow_dir / artifact, logged.run_id
 
 
 def resolve_model(uri: str, download_to: Path) -> ResolvedModel:
@@ -49,7 +44,8 @@ def resolve_model(uri: str, download_to: Path) -> ResolvedModel:
     folder = Path(uri)
     if "://" not in uri and ":/" not in uri:
         if (folder / MLMODEL_FILE).is_file():
-            return ResolvedModel(uri, folder, _project_model_dir(folder), folder.resolve().name, _run_id(folder))
+            model_dir, run_id = _read_mlflow_model(folder)
+            return ResolvedModel(uri, folder, model_dir, folder.resolve().name, run_id)
         if (folder / MODEL_FILE).is_file():
             return ResolvedModel(uri, None, folder, folder.resolve().name, None)
         raise PipelineError(f"model {uri}: no such folder with {MLMODEL_FILE} or {MODEL_FILE}")
@@ -83,5 +79,5 @@ def _download(uri: str, download_to: Path) -> ResolvedModel:
     except MlflowException as error:
         reason = error.message.strip().splitlines()[0]
         raise PipelineError(f"model {uri} does not resolve in the tracking store {store}: {reason}") from None
-    run_id = run_id or _run_id(local)
-    return ResolvedModel(uri, local, _project_model_dir(local), name, run_id)
+    model_dir, logged_run = _read_mlflow_model(local)
+    return ResolvedModel(uri, local, model_dir, name, run_id or logged_run)

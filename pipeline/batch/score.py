@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -69,7 +69,7 @@ class ScoreSummary:
     phase_seconds: dict[str, float]  # start (model, Spark, listing), scoring, rejects, summary: where the time went
 
     def as_json(self) -> dict[str, Any]:
-        return {key: value for key, value in self.__dict__.items()}
+        return asdict(self)
 
 
 class Phases:

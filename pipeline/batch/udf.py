@@ -2,19 +2,18 @@
 
 The model is the service's own (pipeline.model.load, the compiled scorer when built), loaded once per Python
 worker process and kept for every later task (Spark reuses its Python workers), never once per batch. Labels
-and scores come from predict_proba and top_label, the rule `/predict_batch` answers with, so a review gets the
-same answer online and offline.
+and scores come from pipeline.serving.rules.label_scores, what `/predict_batch` answers with, so a review gets
+the same answer online and offline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.labels import top_label
 from pipeline.model import SentimentModel, load
-from pipeline.serving.rules import chunks
+from pipeline.serving.rules import label_scores
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -29,18 +28,6 @@ def loaded(directory: str) -> SentimentModel:
     if model is None:
         model = _LOADED[directory] = load(Path(directory))
     return model
-
-
-def label_scores(model: SentimentModel, texts: Sequence[str]) -> tuple[list[str], list[float]]:
-    """Each text's top label and that label's probability, scored in runs of bounded size (serving's chunks)."""
-    labels: list[str] = []
-    scores: list[float] = []
-    for chunk in chunks(texts):
-        for probabilities in model.predict_proba(chunk):
-            label = top_label(probabilities)
-            labels.append(label)
-            scores.append(probabilities[label])
-    return labels, scores
 
 
 class ArrowScorer:

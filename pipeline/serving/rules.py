@@ -250,12 +250,21 @@ def predictions(model: SentimentModel, texts: Sequence[str], version: str, top: 
     """
     if top is not None:
         return explained_predictions(model, texts, version, top)
-    answers = []
-    every = (probabilities for chunk in chunks(texts) for probabilities in model.predict_proba(chunk))
-    for probabilities in every:
+    labels, scores = label_scores(model, texts)
+    return [Prediction(label=label, score=score, model=version) for label, score in zip(labels, scores, strict=True)]
+
+
+def label_scores(model: SentimentModel, texts: Sequence[str]) -> tuple[list[Label], list[float]]:
+    """Each text's top label and that label's probability, scored in chunks: the answer the API gives and batch
+    scoring writes (pipeline/batch), so a review gets the same one online and offline. A score that is not finite
+    raises PipelineError."""
+    labels: list[Label] = []
+    scores: list[float] = []
+    for probabilities in (p for chunk in chunks(texts) for p in model.predict_proba(chunk)):
         label = top_label(probabilities)
-        answers.append(Prediction(label=label, score=finite_score(probabilities, label), model=version))
-    return answers
+        labels.append(label)
+        scores.append(finite_score(probabilities, label))
+    return labels, scores
 
 
 class ExplanationUnavailable(ValueError):
