@@ -24,17 +24,20 @@ def run(*argv: str) -> tuple[int, list[str]]:
 
 def test_bad_params_key_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text("prepare:\n  test_fraction: 0.2\n  sed: 1\n")
-    code, lines = run("--params", str(tmp_path / "params.yaml"), "prepare", "raw", "out")
+    code, lines = run("--params", str(tmp_path / "params.yaml"), "prepare", "raw", "out", "data.json", "lengths.png")
     assert code == 1 and len(lines) == 1
-    assert "prepare.sed: got an unknown key; needs one of the known keys: test_fraction, seed" in lines[0]
+    assert (
+        "prepare.sed: got an unknown key; needs one of the known keys: test_fraction, seed, min_documents_per_label"
+        in lines[0]
+    )
 
 
 def test_missing_section_and_file(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text("fetch: {source: nltk:movie_reviews}\n")
-    assert run("--params", str(tmp_path / "params.yaml"), "prepare", "raw", "out")[1][0].endswith(
-        "has no 'prepare' section"
-    )
-    code, lines = run("--params", str(tmp_path / "nope.yaml"), "fetch", "out")
+    assert run("--params", str(tmp_path / "params.yaml"), "prepare", "raw", "out", "data.json", "lengths.png")[1][
+        0
+    ].endswith("has no 'prepare' section")
+    code, lines = run("--params", str(tmp_path / "nope.yaml"), "fetch", "sources", "out")
     assert code == 1 and "nope.yaml not found" in lines[0]
 
 
@@ -49,7 +52,7 @@ def test_unknown_candidate_from_the_command_line(tmp_path: Path, nltk_home: Path
 def test_corrupt_csv_end_to_end(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("review,label\nok,pos\n")
     (tmp_path / "params.yaml").write_text(f"fetch:\n  source: {tmp_path / 'bad.csv'}\n")
-    code, lines = run("--params", str(tmp_path / "params.yaml"), "fetch", str(tmp_path / "raw"))
+    code, lines = run("--params", str(tmp_path / "params.yaml"), "fetch", str(tmp_path), str(tmp_path / "raw"))
     assert code == 1 and len(lines) == 1 and "has no 'text' column" in lines[0]
     assert not (tmp_path / "raw").exists()
 
