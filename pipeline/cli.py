@@ -115,6 +115,12 @@ def _package(args: argparse.Namespace) -> None:
     )
 
 
+def _summary(args: argparse.Namespace) -> None:
+    from pipeline.stages.summary import summary
+
+    summary(args.selected, args.reference, args.out)
+
+
 def _score(args: argparse.Namespace) -> None:
     from pipeline.batch.score import ScoreParams, score
 
@@ -381,6 +387,12 @@ def parser() -> argparse.ArgumentParser:
         _package,
         "import the champion into the BentoML model store and build the bento",
         "selected", "serving_out", "bento_out",
+    )  # fmt: skip
+    command(
+        "summary",
+        _summary,
+        "the champion, its selection score and test accuracy, and REFERENCE's test accuracy, into OUT",
+        "selected", "reference", "out",
     )  # fmt: skip
     add_score_command(commands)
     add_image_commands(commands)

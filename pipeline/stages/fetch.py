@@ -369,12 +369,10 @@ def _worded(dropped: Mapping[str, int]) -> str:
 
 
 def _warn_untracked(source: str, tracked: Path | None) -> None:
-    """A local file outside the tracked folder can change without DVC knowing: say so, and what to do."""
-    if tracked is None or source.startswith(NLTK_PREFIX) or urlparse(source).scheme in REMOTE:
+    """A URL, or a local file outside the tracked folder, can change without DVC knowing: say so, and what to do."""
+    if tracked is None or source.startswith(NLTK_PREFIX):
         return
-    if not Path(source).resolve().is_relative_to(tracked.resolve()):
-        log.warning(
-            "%s is outside %s, so DVC does not see it change: move it there (or `dvc import-url` it there)",
-            source,
-            tracked,
-        )
+    if urlparse(source).scheme in REMOTE:
+        log.warning("DVC does not see %s change: `dvc import-url` it into %s and name the copy", source, tracked)
+    elif not Path(source).resolve().is_relative_to(tracked.resolve()):
+        log.warning("%s is outside %s, so DVC does not see it change: move it there (`dvc add` it)", source, tracked)

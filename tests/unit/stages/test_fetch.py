@@ -181,7 +181,9 @@ def test_a_local_file_outside_the_tracked_folder_is_named(tmp_path: Path, caplog
     source = imdb_csv(tmp_path / "imdb.csv")
     p = FetchParams(source=str(source), text_column="review", label_column="sentiment")
     fetch(p, tmp_path / "raw", tracked=tmp_path / "sources")
-    assert "DVC does not see it change" in caplog.text
+    assert "imdb.csv is outside" in caplog.text and "DVC does not see it change" in caplog.text
+    fetch(p.model_copy(update={"source": source.as_uri()}), tmp_path / "raw", tracked=tmp_path / "sources")
+    assert f"DVC does not see {source.as_uri()} change: `dvc import-url` it" in caplog.text
 
 
 def test_an_s3_source_on_moto(tmp_path: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
