@@ -74,7 +74,9 @@ def use_project_store() -> str:
     given = os.environ.get("MLFLOW_TRACKING_URI") or f"{SQLITE}{STORE_FILE}"
     store = _local_store(given)
     uri = given if store is None else f"{SQLITE}{store}" + (f"?{given.partition('?')[2]}" if "?" in given else "")
-    mlflow.set_tracking_uri(uri)
+    # Through the variable MLflow reads on every call, not mlflow.set_tracking_uri(), whose process-wide setting
+    # would outlive a caller that changes the variable (a test, a notebook); subprocesses see the same store.
+    os.environ["MLFLOW_TRACKING_URI"] = uri
     return uri
 
 
