@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 
 
 def summary(selected_path: Path, reference_path: Path, out: Path) -> dict[str, Any]:
-    """Which candidate won, its selection score (train-split CV) and test accuracy, the runner-up's margin, and the
-    reference candidate's test accuracy (the seed project's model): "did this change help?" without 11 columns."""
+    """Which candidate won, its selection score (train-split CV) and test accuracy, its margin over the best other
+    eligible candidate (null when a behaviour floor bars all the others), and the reference candidate's test
+    accuracy (the seed project's model): "did this change help?" without 11 columns."""
     try:
         selected, reference = read_json(selected_path), read_json(reference_path)
     except FileNotFoundError as error:
