@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 # What `dvc repro` needs from a clone. Without .dvcignore, what a killed stage left (`.*.partial`) and bytecode
 # would enter the hashes of the folders stages depend on.
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "deploy.yaml", "pyproject.toml", "bentofile.yaml", ".dvcignore")
-PROJECT_FOLDERS = ("pipeline", "frontend")
+PROJECT_FOLDERS = ("pipeline", "frontend", "data/sources")
 LOG_TAIL_CHARS = 3000
 # After the leader has gone, how long what is left of its tree gets between SIGTERM and SIGKILL.
 STRAGGLER_GRACE_S = 5.0
