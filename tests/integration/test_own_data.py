@@ -142,8 +142,8 @@ def test_temporary_and_queued_experiments_reach_package_and_the_projects_store(o
     deadline = time.monotonic() + QUEUE_TIMEOUT_S
     names = {"temp-seed-1": "imdb-sentiment", "queued-ratings": "ratings-sentiment", "queued-f1": "imdb-sentiment"}
     while time.monotonic() < deadline:
-        # Done when each task's own line says so and its runs are in the store: `dvc queue status` has said Success
-        # (and `dvc exp show` shows a queued experiment, with its baseline's metrics) before the runs were readable.
+        # Done when each task's own line says so (a moment with nothing Running can come between two tasks) and its
+        # runs are in the store.
         status = run([BIN / "dvc", "queue", "status"], root, env).stdout
         lines = [line for line in status.splitlines() if "queued-" in line]
         finished = len(lines) == 2 and all("Success" in line or "Failed" in line for line in lines)
