@@ -31,13 +31,20 @@ QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "git", "matplotlib", "numexpr")
 def _fetch(args: argparse.Namespace) -> None:
     from pipeline.stages.fetch import FetchParams, fetch
 
-    fetch(load_section(FetchParams, "fetch", args.params), args.out)
+    fetch(load_section(FetchParams, "fetch", args.params), args.out, tracked=args.sources)
+
+
+def _data_source(params: Path) -> str:
+    """fetch.source, which the records' names default from (pipeline/names.py)."""
+    from pipeline.stages.fetch import FetchParams
+
+    return load_section(FetchParams, "fetch", params).source
 
 
 def _prepare(args: argparse.Namespace) -> None:
     from pipeline.stages.prepare import PrepareParams, prepare
 
-    prepare(load_section(PrepareParams, "prepare", args.params), args.raw, args.out)
+    prepare(load_section(PrepareParams, "prepare", args.params), args.raw, args.out, args.report_out, args.plot_out)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -55,7 +62,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _select(args: argparse.Namespace) -> None:
     from pipeline.stages.select import SelectParams, select
     from pipeline.stages.train import TrainParams
-    from pipeline.tracking.runs import flatten
+    from pipeline.tracking.runs import flatten, provenance
 
     train = load_section(TrainParams, "train", args.params)
     # The parent run records the settings shared by all candidates; each candidate's own are on its run.
@@ -72,15 +79,19 @@ def _select(args: argparse.Namespace) -> None:
         args.champion_out,
         args.selected_out,
         run_params=flatten(shared),
+        source=_data_source(args.params),
+        tags=provenance(args.params),
     )
 
 
 def _baseline(args: argparse.Namespace) -> None:
+    from pipeline.names import from_data
     from pipeline.stages.baseline import BaselineParams, baseline
     from pipeline.stages.select import SelectParams
+    from pipeline.tracking.runs import provenance
 
     # Baseline runs go in the candidates' experiment, so one MLflow view compares them all.
-    experiment = load_section(SelectParams, "select", args.params).experiment
+    experiment = from_data(load_section(SelectParams, "select", args.params).experiment, _data_source(args.params))
     baseline(
         load_section(BaselineParams, "baseline", args.params),
         args.name,
@@ -88,13 +99,26 @@ def _baseline(args: argparse.Namespace) -> None:
         args.metrics_out,
         experiment,
         confirmed=args.yes,
+        tags=provenance(args.params),
     )
 
 
 def _package(args: argparse.Namespace) -> None:
     from pipeline.stages.package import PackageParams, package
 
-    package(load_section(PackageParams, "package", args.params), args.selected, args.serving_out, args.bento_out)
+    package(
+        load_section(PackageParams, "package", args.params),
+        args.selected,
+        args.serving_out,
+        args.bento_out,
+        source=_data_source(args.params),
+    )
+
+
+def _summary(args: argparse.Namespace) -> None:
+    from pipeline.stages.summary import summary
+
+    summary(args.selected, args.reference, args.out)
 
 
 def _score(args: argparse.Namespace) -> None:
@@ -322,8 +346,18 @@ def parser() -> argparse.ArgumentParser:
             sub.add_argument(path, type=Path if path != "name" else str)
         sub.set_defaults(handler=handler)
 
-    command("fetch", _fetch, "load the corpus named by fetch.source into OUT", "out")
-    command("prepare", _prepare, "split RAW into train/test in OUT", "raw", "out")
+    command(
+        "fetch",
+        _fetch,
+        "load the corpus named by fetch.source into OUT; SOURCES is the folder DVC tracks users' files in",
+        "sources", "out",
+    )  # fmt: skip
+    command(
+        "prepare",
+        _prepare,
+        "check RAW, split it into train/test in OUT, report the data (REPORT_OUT, PLOT_OUT)",
+        "raw", "out", "report_out", "plot_out",
+    )  # fmt: skip
     command("train", _train, "cross-validate and fit candidate NAME", "name", "prepared", "model_out", "cv_out")
     command(
         "evaluate",
@@ -353,6 +387,12 @@ def parser() -> argparse.ArgumentParser:
         _package,
         "import the champion into the BentoML model store and build the bento",
         "selected", "serving_out", "bento_out",
+    )  # fmt: skip
+    command(
+        "summary",
+        _summary,
+        "the champion, its selection score and test accuracy, and REFERENCE's test accuracy, into OUT",
+        "selected", "reference", "out",
     )  # fmt: skip
     add_score_command(commands)
     add_image_commands(commands)

@@ -6,6 +6,7 @@ dvc.yaml: sentiment baseline vader data/prepared metrics/baselines/vader.json
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,14 @@ class BaselineParams(Params):
 
 
 def baseline(
-    p: BaselineParams, name: str, prepared: Path, metrics_out: Path, experiment: str, *, confirmed: bool = False
+    p: BaselineParams,
+    name: str,
+    prepared: Path,
+    metrics_out: Path,
+    experiment: str,
+    *,
+    confirmed: bool = False,
+    tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Score baseline `name` on the test split. `confirmed` is the user's --yes for the paid Comprehend.
 
@@ -50,6 +58,6 @@ def baseline(
     with staged(metrics_out) as metrics_file:
         write_json(metrics_file, result)
         # Inside staged(): if MLflow fails, no metrics file claims the run was recorded.
-        log_baseline(name, experiment, settings, result)
+        log_baseline(name, experiment, settings, result, tags)
     log.info("baseline %s on the test split: accuracy %.4f, ROC AUC %.4f", name, result["accuracy"], result["roc_auc"])
     return result

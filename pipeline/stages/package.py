@@ -5,22 +5,29 @@ dvc.yaml: sentiment package models/selected.json models/bento.json bento/sentime
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, staged, write_json
+from pipeline.names import DEFAULT_SOURCE, from_data
 from pipeline.params import Params
 
 log = logging.getLogger(__name__)
 
 
 class PackageParams(Params):
-    model_name: str = "movie-reviews-sentiment"  # the BentoML model store's name for the champion
+    # The BentoML model store's name for the champion; null: "<data>-sentiment" from fetch.source (pipeline/names.py).
+    model_name: str | None = None
     bentofile: str = "bentofile.yaml"
 
 
@@ -63,7 +70,44 @@ def import_model(name: str, champion: Path, selected: dict[str, Any]) -> str:
     return tag
 
 
-def package(p: PackageParams, selected_path: Path, serving_out: Path, bento_out: Path) -> dict[str, str]:
+def build_files(bentofile: Path) -> list[Path]:
+    """Every file `bentoml build` reads, relative to the bentofile's folder: the bentofile, its `include` globs,
+    the requirements, the Dockerfile template and the setup script."""
+    root = bentofile.parent
+    config = yaml.safe_load(bentofile.read_text(encoding="utf-8"))
+    named = [
+        config.get("python", {}).get("requirements_txt"),
+        config.get("docker", {}).get("dockerfile_template"),
+        config.get("docker", {}).get("setup_script"),
+    ]
+    found = {Path(bentofile.name), *(Path(name) for name in named if name)}
+    for pattern in config.get("include", []):
+        found.update(path.relative_to(root) for path in root.glob(pattern) if path.is_file())
+    return sorted(found)
+
+
+@contextlib.contextmanager
+def build_context(bentofile: Path) -> Iterator[Path]:
+    """A copy of the build's files in a fresh temporary folder, entered while BentoML builds.
+
+    BentoML refuses any file outside the working folder or under a hidden one, and `dvc exp run --temp` or
+    `dvc queue` runs this stage in a copy under .dvc/tmp/exps: building from the project itself failed there with
+    "Accessing hidden files is not allowed". The copy holds exactly what the bentofile names, in every DVC mode.
+    """
+    with tempfile.TemporaryDirectory(prefix="sentiment-bento-") as folder:
+        context = Path(folder).resolve()
+        if hidden := [part for part in context.parts if part.startswith(".")]:
+            raise PipelineError(f"BentoML cannot build in {context} (hidden folder {hidden[0]}): set TMPDIR elsewhere")
+        for relative in build_files(bentofile):
+            (context / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(bentofile.parent / relative, context / relative)
+        with contextlib.chdir(context):
+            yield context
+
+
+def package(
+    p: PackageParams, selected_path: Path, serving_out: Path, bento_out: Path, source: str = DEFAULT_SOURCE
+) -> dict[str, str]:
     """Import the champion, point the service at it (models/bento.json), build and export the bento."""
     import bentoml
     from bentoml.exceptions import BentoMLException
@@ -72,12 +116,14 @@ def package(p: PackageParams, selected_path: Path, serving_out: Path, bento_out:
     champion = Path(selected["model_dir"])
     if not (champion / "model.json").exists():
         raise PipelineError(f"{champion} holds no model; run `dvc repro select`")
-    tag = import_model(p.model_name, champion, selected)
+    tag = import_model(from_data(p.model_name, source), champion, selected)
     # The service reads this file when it is imported, which building the bento does.
     write_json(serving_out, {"model": tag})
+    bentofile = Path(p.bentofile).resolve()
+    archive_path = bento_out.resolve()
     try:
-        with staged(bento_out) as archive:
-            bento = bentoml.bentos.build_bentofile(p.bentofile, build_ctx=str(Path.cwd()))
+        with staged(archive_path) as archive, build_context(bentofile) as context:
+            bento = bentoml.bentos.build_bentofile(bentofile.name, build_ctx=str(context))
             # export_bento appends ".bento" to a name without it and wants an absolute path.
             exported = bentoml.bentos.export_bento(bento.tag, str(archive.absolute()))
             os.replace(exported, archive)

@@ -18,6 +18,7 @@ from pipeline.behaviour import TESTS
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, staged, write_json
 from pipeline.metrics import CV_KEYS
+from pipeline.names import from_data
 from pipeline.params import Params
 from pipeline.tracking.candidates import CandidateRecord, log_pipeline
 from pipeline.tracking.runs import check_tracking_store
@@ -51,8 +52,9 @@ class SelectParams(Params):
     min_value: float = Field(default=0.6, ge=0, le=1)
     # A candidate whose behavioural failure rate is above any of these cannot be champion, whatever its CV score.
     behaviour_max_failure_rate: BehaviourFloors = Field(default_factory=BehaviourFloors)
-    experiment: str = "movie-reviews-sentiment"
-    registered_model: str = "movie-reviews-sentiment"
+    # null: "<data>-sentiment" from fetch.source (pipeline/names.py), so two datasets never share a champion.
+    experiment: str | None = None
+    registered_model: str | None = None
 
     @field_validator("metric")
     @classmethod
@@ -100,6 +102,8 @@ def select(
     champion_out: Path,
     selected_out: Path,
     run_params: dict[str, Any] | None = None,
+    source: str = "nltk:movie_reviews",
+    tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Choose, register, then write both outputs; a failure anywhere before that leaves the previous ones in place.
 
@@ -138,8 +142,9 @@ def select(
         for name in candidate_specs
     ]
     champion_record = next(record for record in records if record.name == champion)
+    experiment, registered_model = from_data(p.experiment, source), from_data(p.registered_model, source)
     tracked = log_pipeline(
-        p.experiment, p.registered_model, records, champion, prepared, run_params or {}, metric=p.metric
+        experiment, registered_model, records, champion, prepared, run_params or {}, metric=p.metric, tags=tags
     )
     selected = {
         "champion": champion,

@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 from pipeline.files import read_jsonl
 from pipeline.labels import LABELS
 from pipeline.serving import REQUIREMENTS
-from pipeline.tracking.runs import flatten, tracking_error
+from pipeline.tracking.runs import flatten, tracking_error, use_experiment
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,12 @@ def _datasets(prepared: Path, source: str) -> dict[str, Any]:
     return result
 
 
-def _log_candidate(record: CandidateRecord, datasets: dict[str, Any], champion: str, registered_model: str) -> Any:
+def _log_candidate(
+    record: CandidateRecord, datasets: dict[str, Any], champion: str, registered_model: str, run_tags: Mapping[str, str]
+) -> Any:
     is_champion = record.name == champion
     tags = {
+        **run_tags,
         "role": "candidate",
         CHAMPION_ALIAS: str(is_champion).lower(),
         "behaviour_floors": "; ".join(record.barred_by) or "met",
@@ -124,20 +127,22 @@ def log_pipeline(
     prepared: Path,
     run_params: dict[str, Any],
     metric: str = "accuracy",
+    tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Log every candidate, register the champion's model and point the `champion` alias at it; the parent run
-    gets a figure of every candidate's CV `metric` with its spread."""
+    gets a figure of every candidate's CV `metric` with its spread. `tags` go on every run (runs.provenance)."""
+    tags = dict(tags or {})
     source = str(run_params.get("fetch_source", "corpus"))
     try:
-        mlflow.set_experiment(experiment)
+        use_experiment(experiment)
         datasets = _datasets(prepared, source)
-        with mlflow.start_run(run_name="pipeline", tags={"role": "pipeline"}) as parent:
+        with mlflow.start_run(run_name="pipeline", tags={**tags, "role": "pipeline"}) as parent:
             mlflow.log_params(run_params)
             for split, dataset in datasets.items():
                 mlflow.log_input(dataset, context="training" if split == "train" else "evaluation")
             champion_info = None
             for record in records:
-                info = _log_candidate(record, datasets, champion, registered_model)
+                info = _log_candidate(record, datasets, champion, registered_model, tags)
                 log.info("logged candidate %s to MLflow", record.name)
                 if record.name == champion:
                     champion_info = info
@@ -153,6 +158,8 @@ def log_pipeline(
         client.set_registered_model_alias(registered_model, CHAMPION_ALIAS, version)
         client.set_model_version_tag(registered_model, version, "candidate", champion)
         client.set_model_version_tag(registered_model, version, "labels", ",".join(LABELS))
+        for key, value in tags.items():
+            client.set_model_version_tag(registered_model, version, key, value)
     except MlflowException as error:
         raise tracking_error(error) from None
     return {

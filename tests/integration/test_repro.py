@@ -34,6 +34,20 @@ def run(command: list[str], cwd: Path, env: dict[str, str], check: bool = True) 
     return done
 
 
+def project_env(root: Path, nltk_data: Path) -> dict[str, str]:
+    """This environment minus MLflow's and DVC's settings, running the scratch copy's code on the tiny corpus."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "DVC_"))}
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env['PATH']}",
+        NLTK_DATA=str(nltk_data),
+        MLFLOW_LOGGING_LEVEL="WARNING",
+        BENTOML_HOME=str(root / ".bentoml"),
+        # `sentiment` is an editable install of this checkout; make it import the copy's code.
+        PYTHONPATH=str(root),
+    )
+    return env
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, tiny_nltk_data: Path) -> tuple[Path, dict[str, str]]:
     """A fresh git + DVC repository holding the project, with params shrunk for the tiny corpus."""
@@ -46,15 +60,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, tiny_nltk_data: Path) -> t
     # The tiny corpus teaches 16 sentiment words and no English: no model of it could meet a behaviour floor.
     params["select"]["behaviour_max_failure_rate"] = dict.fromkeys(TESTS, 1.0)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "DVC_"))}
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env['PATH']}",
-        NLTK_DATA=str(tiny_nltk_data),
-        MLFLOW_LOGGING_LEVEL="WARNING",
-        BENTOML_HOME=str(root / ".bentoml"),
-        # `sentiment` is an editable install of this checkout; make it import the copy's code.
-        PYTHONPATH=str(root),
-    )
+    env = project_env(root, tiny_nltk_data)
     run(["git", "init", "-q"], root, env)
     run([BIN / "dvc", "init", "-q"], root, env)
     return root, env

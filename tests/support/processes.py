@@ -21,9 +21,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 # What `dvc repro` needs from a clone. Without .dvcignore, what a killed stage left (`.*.partial`) and bytecode
-# would enter the hashes of the folders stages depend on.
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "deploy.yaml", "pyproject.toml", "bentofile.yaml", ".dvcignore")
-PROJECT_FOLDERS = ("pipeline", "frontend")
+# would enter the hashes of the folders stages depend on; without .gitignore, `git add -A` takes in mlflow.db, and
+# `dvc exp` then swaps the live store's file under a reader (its connection keeps the old one).
+PROJECT_FILES = (
+    "dvc.yaml", "params.yaml", "deploy.yaml", "pyproject.toml", "bentofile.yaml", ".dvcignore", ".gitignore",
+)  # fmt: skip
+PROJECT_FOLDERS = ("pipeline", "frontend", "data/sources")
 LOG_TAIL_CHARS = 3000
 # After the leader has gone, how long what is left of its tree gets between SIGTERM and SIGKILL.
 STRAGGLER_GRACE_S = 5.0

@@ -29,6 +29,6 @@ def test_a_failure_names_the_uri_without_its_password(
     error: Exception, traceback: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(cli, "_fetch", failing(error))
-    assert cli.main(["fetch", "out"]) == 1
+    assert cli.main(["fetch", "sources", "out"]) == 1
     assert "s3cret" not in caplog.text and "alice:***@" in caplog.text
     assert ("Traceback" in caplog.text) == traceback

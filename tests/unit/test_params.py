@@ -107,7 +107,7 @@ def run_bad(tmp_path: Path, caplog: pytest.LogCaptureFixture, section: str, chan
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({**GOOD, section: {**GOOD[section], **changes}}))
     command = {
-        "prepare": ["prepare", "raw", "out"],
+        "prepare": ["prepare", "raw", "out", "data.json", "lengths.png"],
         "train": ["train", "nb", "prepared", "model", "cv.json"],
         "select": ["select", "candidates", "metrics", "plots", "prepared", "champion", "selected.json"],
     }[section]
@@ -126,7 +126,12 @@ def run_bad(tmp_path: Path, caplog: pytest.LogCaptureFixture, section: str, chan
         ("prepare", {"test_fraction": 0}, "prepare.test_fraction: got 0 (int); needs a number between 0 and 1"),
         ("prepare", {"seed": None}, "prepare.seed: got null; needs a whole number"),
         ("prepare", {"seed": True}, "prepare.seed: got True (bool); needs a whole number"),
-        ("prepare", {"sed": 1}, "prepare.sed: got an unknown key; needs one of the known keys: test_fraction, seed"),
+        (
+            "prepare",
+            {"sed": 1},
+            "prepare.sed: got an unknown key; needs one of the known keys: "
+            "test_fraction, seed, min_documents_per_label",
+        ),
         ("train", {"cv_folds": 5.5}, "train.cv_folds: got 5.5 (float); needs a whole number of at least 2"),
         ("train", {"cv_folds": 1}, "train.cv_folds: got 1 (int); needs a whole number of at least 2"),
         ("train", {"calibrate_scores": "false"}, "train.calibrate_scores: got 'false' (str); needs true or false"),

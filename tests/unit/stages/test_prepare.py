@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.files import read_jsonl, write_jsonl
-from pipeline.stages.prepare import PrepareParams, prepare, split
+from pipeline.labels import LABELS
+from pipeline.stages.prepare import PrepareParams, normalized, prepare, split, without_leaks
 
 
 def rows(positive: int, negative: int) -> list[dict]:
@@ -55,3 +57,67 @@ def test_prepare_drops_empty_reviews(tmp_path: Path) -> None:
     assert summary["train"] == {"negative": 4, "positive": 4} and summary["test"] == {"negative": 1, "positive": 1}
     all_ids = [r["id"] for name in ("train", "test") for r in read_jsonl(tmp_path / "prepared" / f"{name}.jsonl")]
     assert "blank" not in all_ids and len(all_ids) == 10
+
+
+def test_a_planted_duplicate_leaves_the_test_split_and_is_counted(tmp_path: Path) -> None:
+    data = rows(10, 10)
+    train, test = split(data, 0.2, seed=0)
+    # Copies of two training texts: one exact, one with other case, spacing and punctuation. Appended last, in
+    # corpus order they land where the seed's shuffle puts them; with_leaks checks whichever lands in test.
+    planted = [
+        {"id": "copy", "text": train[0]["text"], "label": train[0]["label"]},
+        {"id": "near", "text": f"  {train[1]['text'].upper()} !! ", "label": train[1]["label"]},
+    ]
+    kept, counts = without_leaks(train, test + planted)
+    assert kept == test and counts == {"exact": 1, "near_exact": 1}
+    write_jsonl(tmp_path / "raw" / "reviews.jsonl", data + planted)
+    summary = prepare(PrepareParams(), tmp_path / "raw", tmp_path / "prepared", tmp_path / "data.json")
+    test_texts = {normalized(r["text"]) for r in read_jsonl(tmp_path / "prepared" / "test.jsonl")}
+    train_texts = {normalized(r["text"]) for r in read_jsonl(tmp_path / "prepared" / "train.jsonl")}
+    assert not test_texts & train_texts
+    report = json.loads((tmp_path / "data.json").read_text())
+    assert summary["dropped_test_duplicates"] == sum(report["dropped"]["test_duplicates"].values())
+
+
+def test_normalized_ignores_case_punctuation_and_spacing() -> None:
+    assert normalized("A  GREAT film!!\n") == normalized("a great film") == "a great film"
+    assert normalized("great film") != normalized("great films")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (rows(10, 0), r"reviews.jsonl: only \{'positive': 10\}; a classifier needs both negative and positive"),
+        (rows(10, 3), r"reviews.jsonl: 3 negative documents, under prepare.min_documents_per_label 5"),
+        (rows(5, 5) + [{"id": "x", "text": "meh", "label": "neutral"}], r"reviews.jsonl: labels \['neutral'\]"),
+    ],
+)
+def test_bad_data_is_one_line_naming_the_file_and_count(tmp_path: Path, data: list[dict], message: str) -> None:
+    write_jsonl(tmp_path / "raw" / "reviews.jsonl", data)
+    (tmp_path / "prepared").mkdir()
+    (tmp_path / "prepared" / "train.jsonl").write_text("previous\n")
+    with pytest.raises(PipelineError, match=message) as raised:
+        prepare(PrepareParams(min_documents_per_label=5), tmp_path / "raw", tmp_path / "prepared", tmp_path / "r.json")
+    assert "\n" not in str(raised.value)
+    assert (tmp_path / "prepared" / "train.jsonl").read_text() == "previous\n" and not (tmp_path / "r.json").exists()
+    assert not list(tmp_path.glob(".*.partial"))
+
+
+def test_groups_stay_on_one_side_of_the_split(tmp_path: Path) -> None:
+    data = [
+        {"id": f"{movie}-{n}", "text": f"review {movie} {n}", "label": LABELS[(movie + n) % 2], "group": f"m{movie}"}
+        for movie in range(10)
+        for n in range(4)
+    ]
+    write_jsonl(tmp_path / "raw" / "reviews.jsonl", data)
+    summary = prepare(
+        PrepareParams(), tmp_path / "raw", tmp_path / "prepared", tmp_path / "data.json", tmp_path / "lengths.png"
+    )
+    groups = {
+        name: {row["group"] for row in read_jsonl(tmp_path / "prepared" / f"{name}.jsonl")}
+        for name in ("train", "test")
+    }
+    assert summary["grouped"] and groups["train"].isdisjoint(groups["test"]) and len(groups["test"]) == 2
+    assert (tmp_path / "lengths.png").read_bytes()[:4] == b"\x89PNG"
+    report = json.loads((tmp_path / "data.json").read_text())
+    assert report["documents"] == 40 and report["words"]["positive"]["p50"] == 3

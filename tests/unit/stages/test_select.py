@@ -206,3 +206,18 @@ def test_a_misspelt_floor_is_named() -> None:
         parse(SelectParams, {"behaviour_max_failure_rate": {"negations": 0.1}}, "select")
     with pytest.raises(PipelineError, match="select.behaviour_max_failure_rate.negation: got 1.5"):
         parse(SelectParams, {"behaviour_max_failure_rate": {"negation": 1.5}}, "select")
+
+
+def test_names_follow_the_data_and_every_run_carries_its_provenance(evaluated: Path, prepared: Path) -> None:
+    tags = {"dvc.experiment": "brisk-lark", "git.commit": "c0ffee", "params.digest": "0123456789abcdef"}
+    selected = select(
+        SelectParams(min_value=0.5), TINY_TRAIN.specs(), evaluated / "models", evaluated / "metrics",
+        evaluated / "plots", prepared, evaluated / "champion", evaluated / "selected.json",
+        source="data/sources/imdb.csv", tags=tags,
+    )  # fmt: skip
+    assert selected["mlflow"]["experiment"] == selected["mlflow"]["registered_model"] == "imdb-sentiment"
+    client = mlflow.MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("imdb-sentiment").experiment_id])
+    assert len(runs) == 1 + len(TINY_TRAIN.candidates)
+    assert all(tags.items() <= run.data.tags.items() for run in runs)
+    assert tags.items() <= client.get_model_version_by_alias("imdb-sentiment", "champion").tags.items()
