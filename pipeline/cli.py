@@ -250,6 +250,26 @@ def _deploy_storage(args: argparse.Namespace) -> None:
         record(args.output, "storage", done)
 
 
+def _deploy_destroy(args: argparse.Namespace) -> None:
+    from pipeline.deploy.destroy import Doomed, destroy, targets_of
+    from pipeline.deploy.settings import DeployParams, forget
+
+    p = load_section(DeployParams, "deploy", args.deploy_settings)
+    targets = targets_of(args.what, args.delete_storage)
+
+    def confirm(doomed: list[Doomed]) -> bool:
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise PipelineError("no terminal to confirm on: pass --yes to delete without asking")
+        answer = input(f"Delete these {len(doomed)} resources of {p.project} ({p.stage})? Type 'yes': ")
+        return answer.strip().lower() == "yes"
+
+    if destroy(p, targets, confirm):
+        for target in targets:
+            forget(args.output, target)
+
+
 def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
     """`sentiment deploy ecs|site|lambda`: settings in deploy.yaml `deploy:`, credentials from the AWS chain."""
     deploy = commands.add_parser("deploy", help="deploy the champion to AWS")
@@ -301,6 +321,22 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
     function.add_argument("--zip", type=Path, default=Path("build/lambda.zip"), help="default: %(default)s")
     function.add_argument("--dry-run", action="store_true", help="build the zip and print the plan; call nothing")
     function.set_defaults(handler=_deploy_lambda)
+    teardown = targets.add_parser(
+        "destroy",
+        help="delete what the deploys made: only resources tagged with deploy.project and deploy.stage",
+        description="Lists what it will delete, in dependency order, and asks. A resource under a configured "
+        "name without the project's tags is kept. `all` leaves storage (DVC and MLflow data) unless "
+        "--delete-storage is given.",
+    )
+    teardown.add_argument("what", choices=["ecs", "site", "lambda", "storage", "all"], help="what to delete")
+    teardown.add_argument("--yes", action="store_true", help="delete without asking")
+    teardown.add_argument(
+        "--delete-storage",
+        action="store_true",
+        help="also delete the storage bucket (the DVC remote's and MLflow's data)",
+    )
+    teardown.add_argument("--output", **output)
+    teardown.set_defaults(handler=_deploy_destroy)
 
 
 def parser() -> argparse.ArgumentParser:

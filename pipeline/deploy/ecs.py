@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from pipeline.deploy.settings import DeployParams, allowed_origins, aws_errors, client, role_arn
+from pipeline.deploy.tags import tag_list
 from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def deploy_ecs(p: DeployParams, repository: str, tag: str, dry_run: bool = False
     with aws_errors("ECS deploy"):
         account = client(p, "sts").get_caller_identity()["Account"]
         image = image_reference(p, repository, tag, account)
-        role = role_arn(p, p.ecs_execution_role, "ecs-tasks.amazonaws.com", ECS_TASK_EXECUTION)
+        role = role_arn(p, p.ecs_execution_role, "ecs-tasks.amazonaws.com", ECS_TASK_EXECUTION, "ecs")
         _log_group(p)
         _cluster(p)
         task_definition = _register_task_definition(p, image, role)
@@ -91,7 +92,7 @@ def deploy_ecs(p: DeployParams, repository: str, tag: str, dry_run: bool = False
 def _log_group(p: DeployParams) -> None:
     logs = client(p, "logs")
     try:
-        logs.create_log_group(logGroupName=p.log_group)
+        logs.create_log_group(logGroupName=p.log_group, tags=p.tags("ecs"))
         log.info("created log group %s", p.log_group)
     except logs.exceptions.ResourceAlreadyExistsException:
         pass
@@ -102,7 +103,7 @@ def _cluster(p: DeployParams) -> None:
     ecs = client(p, "ecs")
     found = ecs.describe_clusters(clusters=[p.ecs_cluster])["clusters"]
     if not any(cluster["status"] == "ACTIVE" for cluster in found):
-        ecs.create_cluster(clusterName=p.ecs_cluster)
+        ecs.create_cluster(clusterName=p.ecs_cluster, tags=tag_list(p.tags("ecs"), "key", "value"))
         log.info("created ECS cluster %s", p.ecs_cluster)
 
 
@@ -143,6 +144,7 @@ def _register_task_definition(p: DeployParams, image: str, execution_role: str) 
         # The image is built on x86_64 (sentiment image build); Fargate would otherwise guess.
         runtimePlatform={"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"},
         containerDefinitions=[container],
+        tags=tag_list(p.tags("ecs"), "key", "value"),
     )
     arn = answer["taskDefinition"]["taskDefinitionArn"]
     log.info("registered task definition %s", arn.rsplit("/", 1)[-1])
@@ -169,7 +171,10 @@ def _security_group(p: DeployParams, name: str, vpc: str, description: str) -> s
     found = ec2.describe_security_groups(Filters=filters)["SecurityGroups"]
     if found:
         return found[0]["GroupId"]
-    group = ec2.create_security_group(GroupName=name, Description=description, VpcId=vpc)["GroupId"]
+    tags = [{"ResourceType": "security-group", "Tags": tag_list(p.tags("ecs"))}]
+    group = ec2.create_security_group(GroupName=name, Description=description, VpcId=vpc, TagSpecifications=tags)[
+        "GroupId"
+    ]
     log.info("created security group %s (%s)", name, group)
     return group
 
@@ -203,7 +208,13 @@ def _target_group(p: DeployParams, vpc: str) -> str:
     except elb.exceptions.TargetGroupNotFoundException:
         pass
     created = elb.create_target_group(
-        Name=p.target_group, Protocol="HTTP", Port=p.container_port, VpcId=vpc, TargetType="ip", **health
+        Name=p.target_group,
+        Protocol="HTTP",
+        Port=p.container_port,
+        VpcId=vpc,
+        TargetType="ip",
+        Tags=tag_list(p.tags("ecs")),
+        **health,
     )
     log.info("created target group %s", p.target_group)
     return created["TargetGroups"][0]["TargetGroupArn"]
@@ -216,7 +227,12 @@ def _load_balancer(p: DeployParams, subnets: list[str], group: str) -> dict[str,
     except elb.exceptions.LoadBalancerNotFoundException:
         pass
     created = elb.create_load_balancer(
-        Name=p.load_balancer, Subnets=subnets, SecurityGroups=[group], Scheme="internet-facing", Type="application"
+        Name=p.load_balancer,
+        Subnets=subnets,
+        SecurityGroups=[group],
+        Scheme="internet-facing",
+        Type="application",
+        Tags=tag_list(p.tags("ecs")),
     )["LoadBalancers"][0]
     log.info("created load balancer %s", p.load_balancer)
     return created
@@ -229,7 +245,13 @@ def _listener(p: DeployParams, balancer: str, target_group: str) -> None:
         if listener["Port"] == p.listener_port:
             elb.modify_listener(ListenerArn=listener["ListenerArn"], Protocol="HTTP", DefaultActions=forward)
             return
-    elb.create_listener(LoadBalancerArn=balancer, Protocol="HTTP", Port=p.listener_port, DefaultActions=forward)
+    elb.create_listener(
+        LoadBalancerArn=balancer,
+        Protocol="HTTP",
+        Port=p.listener_port,
+        DefaultActions=forward,
+        Tags=tag_list(p.tags("ecs")),
+    )
     log.info("created HTTP listener on port %d", p.listener_port)
 
 
@@ -269,6 +291,8 @@ def _service(
             {"targetGroupArn": target_group, "containerName": p.ecs_service, "containerPort": p.container_port}
         ],
         deploymentController={"type": "ECS"},  # rolling updates
+        tags=tag_list(p.tags("ecs"), "key", "value"),
+        propagateTags="SERVICE",  # the tasks carry the service's tags, for cost allocation
         **settings,
     )["service"]
     return "created", service["serviceArn"]

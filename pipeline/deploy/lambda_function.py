@@ -102,7 +102,7 @@ def deploy_lambda(p: DeployParams, zip_path: Path, dry_run: bool = False) -> dic
         "Environment": environment,
     }
     try:
-        settings["Role"] = role_arn(p, p.lambda_role, "lambda.amazonaws.com", LAMBDA_BASIC_EXECUTION)
+        settings["Role"] = role_arn(p, p.lambda_role, "lambda.amazonaws.com", LAMBDA_BASIC_EXECUTION, "lambda")
         lam = client(p, "lambda")
         code = zip_path.read_bytes()
         try:
@@ -112,7 +112,9 @@ def deploy_lambda(p: DeployParams, zip_path: Path, dry_run: bool = False) -> dic
             lam.update_function_configuration(FunctionName=p.lambda_function, **settings)
             action = "updated"
         except lam.exceptions.ResourceNotFoundException:
-            lam.create_function(FunctionName=p.lambda_function, Code={"ZipFile": code}, **settings)
+            lam.create_function(
+                FunctionName=p.lambda_function, Code={"ZipFile": code}, Tags=p.tags("lambda"), **settings
+            )
             action = "created"
         try:
             lam.get_function_url_config(FunctionName=p.lambda_function)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from pipeline.deploy.tags import owned, project_tags, tag_list
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, write_json
 from pipeline.params import Params
@@ -42,6 +43,9 @@ class DeployParams(Params):
     """deploy.yaml `deploy:`; each command reads it whole, so one bad value stops every target alike."""
 
     region: str = "us-east-1"
+    # Tags on every resource a deploy creates; destroy deletes only what carries both (pipeline/deploy/tags.py).
+    project: str = Field(default="movie-reviews-sentiment", min_length=1, max_length=128)
+    stage: str = Field(default="dev", min_length=1, max_length=128)
     endpoint_url: str | None = None  # None: AWS itself; a URL for a local stand-in (moto)
     lambda_function: str = "movie-reviews-sentiment"
     lambda_role: str = "movie-reviews-sentiment-lambda"  # created with basic execution rights if missing
@@ -72,6 +76,11 @@ class DeployParams(Params):
     load_balancer: str = "movie-reviews-sentiment"
     target_group: str = "movie-reviews-sentiment"
     listener_port: int = Field(default=80, ge=1, le=65535)
+    # How long `deploy ecs` waits for the new revision to turn stable (or be rolled back), and `deploy lambda`
+    # for the function to be active and updated; how often they look.
+    ecs_wait_timeout_s: int = Field(default=900, ge=0)
+    lambda_wait_timeout_s: int = Field(default=300, ge=0)
+    wait_poll_s: float = Field(default=15.0, gt=0)
     # The page on S3: sentiment deploy site
     site_bucket: str | None = "movie-reviews-sentiment-site"
     site_max_age_s: int = Field(default=300, ge=0)
@@ -107,6 +116,12 @@ class DeployParams(Params):
             )
         return self
 
+    def tags(self, component: str) -> dict[str, str]:
+        return project_tags(self.project, self.stage, component)
+
+    def owns(self, tags: dict[str, str], component: str) -> bool:
+        return owned(tags, self.project, self.stage, component)
+
 
 def site_url(p: DeployParams) -> str | None:
     """The bucket's website endpoint, which is also the page's origin (plain HTTP: S3 websites have no TLS)."""
@@ -141,13 +156,23 @@ def record(path: Path, target: str, values: dict[str, str]) -> None:
     log.info("wrote %s", path)
 
 
+def forget(path: Path, target: str) -> None:
+    """Drop a destroyed target's record, so `deploy site` no longer finds an API that is gone."""
+    if not path.exists():
+        return
+    data = read_json(path)
+    if data.pop(target, None) is not None:
+        write_json(path, data)
+        log.info("removed %s from %s", target, path)
+
+
 def client(p: DeployParams, service: str) -> Any:
     import boto3
 
     return boto3.client(service, region_name=p.region, endpoint_url=p.endpoint_url)
 
 
-def role_arn(p: DeployParams, name: str, service: str, policy_arn: str) -> str:
+def role_arn(p: DeployParams, name: str, service: str, policy_arn: str, component: str) -> str:
     """An execution role made once, with one AWS-managed policy: for Lambda, writing its own logs; for
     ECS, pulling the image from ECR and writing logs. An existing role is used as it is."""
     iam = client(p, "iam")
@@ -159,13 +184,16 @@ def role_arn(p: DeployParams, name: str, service: str, policy_arn: str) -> str:
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
     }
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Tags=tag_list(p.tags(component)))[
+        "Role"
+    ]["Arn"]
     iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
     log.info("created IAM role %s", name)
     return arn
 
 
-def ensure_bucket(p: DeployParams, bucket: str) -> None:
+def ensure_bucket(p: DeployParams, bucket: str, component: str) -> None:
+    """Create the bucket, tagged, when missing; an existing one keeps its tags (if it has none, destroy keeps it)."""
     s3 = client(p, "s3")
     try:
         s3.head_bucket(Bucket=bucket)
@@ -176,6 +204,7 @@ def ensure_bucket(p: DeployParams, bucket: str) -> None:
     # us-east-1 refuses a LocationConstraint naming itself.
     where = {} if p.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": p.region}}
     s3.create_bucket(Bucket=bucket, **where)
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tag_list(p.tags(component))})
     log.info("created S3 bucket %s", bucket)
 
 

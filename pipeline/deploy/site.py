@@ -93,7 +93,7 @@ def deploy_site(p: DeployParams, frontend: Path, api_url: str | None, dry_run: b
     bucket = p.site_bucket
     with aws_errors("site deploy"):
         s3 = client(p, "s3")
-        ensure_bucket(p, bucket)
+        ensure_bucket(p, bucket, "site")
         # Block ACLs (this bucket never uses them) but let the bucket policy below make objects public.
         s3.put_public_access_block(
             Bucket=bucket,
@@ -123,7 +123,7 @@ def deploy_storage(p: DeployParams, dry_run: bool = False) -> dict[str, str]:
         log.info("plan: S3 bucket %s in %s (create if missing), all public access blocked", p.storage_bucket, p.region)
         return {}
     with aws_errors("storage deploy"):
-        ensure_bucket(p, p.storage_bucket)
+        ensure_bucket(p, p.storage_bucket, "storage")
         client(p, "s3").put_public_access_block(
             Bucket=p.storage_bucket,
             PublicAccessBlockConfiguration={
