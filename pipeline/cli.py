@@ -226,7 +226,7 @@ def _deploy_ecs(args: argparse.Namespace) -> None:
     p = load_section(DeployParams, "deploy", args.deploy_settings)
     repository = load_section(ImageParams, "image", args.deploy_settings).repository
     tag = args.image or bento_tag(args.bento_json).split(":", 1)[1]
-    done = deploy_ecs(p, repository, tag, dry_run=args.dry_run)
+    done = deploy_ecs(p, repository, tag, dry_run=args.dry_run, wait=not args.no_wait)
     if done:
         record(args.output, "ecs", done)
 
@@ -274,6 +274,7 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
     """`sentiment deploy ecs|site|lambda`: settings in deploy.yaml `deploy:`, credentials from the AWS chain."""
     deploy = commands.add_parser("deploy", help="deploy the champion to AWS")
     targets = deploy.add_subparsers(dest="target", required=True, metavar="TARGET")
+    dry_run_help = "read what exists and log the changes a deploy would make; change nothing"
     output = {
         "type": Path,
         "default": Path("build/deploy.json"),
@@ -292,7 +293,13 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
         "(default: the bento version in --bento-json, the tag `sentiment image push` pushed)",
     )
     ecs.add_argument("--output", **output)
-    ecs.add_argument("--dry-run", action="store_true", help="log the plan; call no AWS API")
+    ecs.add_argument("--dry-run", action="store_true", help=dry_run_help)
+    ecs.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="return once the service is updated, without waiting for the rollout (old target groups and rules "
+        "are then removed by the next deploy)",
+    )
     ecs.set_defaults(handler=_deploy_ecs)
     site = targets.add_parser(
         "site",
@@ -303,14 +310,14 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
     site.add_argument("--frontend", type=Path, default=Path("frontend"), help="default: %(default)s")
     site.add_argument("--api-url", metavar="URL", help="the API the page calls (default: the ECS URL in --output)")
     site.add_argument("--output", **output)
-    site.add_argument("--dry-run", action="store_true", help="log the plan; call no AWS API")
+    site.add_argument("--dry-run", action="store_true", help=dry_run_help)
     site.set_defaults(handler=_deploy_site)
     storage = targets.add_parser(
         "storage",
         help="create the private bucket for `dvc push` and MLflow artifacts (deploy.storage_bucket)",
     )
     storage.add_argument("--output", **output)
-    storage.add_argument("--dry-run", action="store_true", help="log the plan; call no AWS API")
+    storage.add_argument("--dry-run", action="store_true", help=dry_run_help)
     storage.set_defaults(handler=_deploy_storage)
     function = targets.add_parser(
         "lambda",
@@ -319,7 +326,7 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
     function.add_argument("--champion", type=Path, default=Path("models/champion"), help="default: %(default)s")
     function.add_argument("--bento-json", type=Path, default=Path("models/bento.json"), help="default: %(default)s")
     function.add_argument("--zip", type=Path, default=Path("build/lambda.zip"), help="default: %(default)s")
-    function.add_argument("--dry-run", action="store_true", help="build the zip and print the plan; call nothing")
+    function.add_argument("--dry-run", action="store_true", help="build the zip, " + dry_run_help)
     function.set_defaults(handler=_deploy_lambda)
     teardown = targets.add_parser(
         "destroy",

@@ -51,7 +51,7 @@ def tiny_zip(folder: Path) -> Path:
 
 
 def deploy_everything(p: DeployParams, folder: Path) -> None:
-    deploy_ecs(p, "sentiment", "v1")
+    deploy_ecs(p, "sentiment", "v1", wait=False)
     deploy_lambda(p, tiny_zip(folder))
     deploy_site(p, REPO / "frontend", "http://api.example")
     deploy_storage(p)
