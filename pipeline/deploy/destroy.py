@@ -98,8 +98,11 @@ def _owned_role(p: DeployParams, name: str, component: str, kept: list[str]) -> 
 
 
 def _find_ecs(p: DeployParams, kept: list[str]) -> Iterator[Doomed]:
-    """In dependency order: scaling, service, load balancer, target groups, task
-    definitions, cluster, security groups, log group, role."""
+    """In dependency order: alarms and dashboard, scaling, service, load balancer, target groups, task
+    definitions, cluster, security groups, log group (its metric filters go with it), role."""
+    from pipeline.deploy import monitoring
+
+    yield from monitoring.find(p, kept)
     ecs = client(p, "ecs")
     clusters = [c for c in ecs.describe_clusters(clusters=[p.ecs_cluster])["clusters"] if c["status"] == "ACTIVE"]
     if clusters:

@@ -14,6 +14,7 @@ import re
 import time
 from typing import Any
 
+from pipeline.deploy.monitoring import monitor
 from pipeline.deploy.settings import DeployParams, Plan, allowed_origins, aws_errors, client, matches, role_arn
 from pipeline.deploy.tags import tag_dict, tag_list
 from pipeline.errors import PipelineError
@@ -70,6 +71,7 @@ def deploy_ecs(p: DeployParams, repository: str, tag: str, dry_run: bool = False
         _revoke_other_ports(p, plan, alb_group, p.listener_port)  # the old listener is gone, so is its rule
         action, service = _service(p, plan, task_definition, target_group, subnets, task_group)
         _autoscaling(p, plan)
+        monitor(p, plan, balancer["LoadBalancerArn"], target_group)
         if dry_run:
             plan.report("deploy ecs")
             return {}
@@ -126,6 +128,8 @@ def task_definition_settings(p: DeployParams, image: str, execution_role: str) -
         "environment": [
             {"name": "BENTOML_PORT", "value": str(p.container_port)},
             {"name": "SENTIMENT_CORS_ORIGINS", "value": ",".join(allowed_origins(p))},
+            # Sampled prediction logs on stdout, into the log group: the positive-rate alarm and `sentiment drift`.
+            {"name": "SENTIMENT_PREDICTION_LOG_RATE", "value": f"{p.prediction_log_rate:g}"},
         ],
         # Same timings as the image's HEALTHCHECK (pipeline/deploy/container/Dockerfile.template): ECS ignores that one.
         "healthCheck": {

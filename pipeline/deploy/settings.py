@@ -78,6 +78,14 @@ class DeployParams(Params):
     load_balancer: str = "movie-reviews-sentiment"
     target_group: str = "movie-reviews-sentiment"
     listener_port: int = Field(default=80, ge=1, le=65535)
+    # The model watched (pipeline/serving/observe.py, pipeline/deploy/monitoring.py): the share of predictions the
+    # tasks log as JSON lines (CloudWatch Logs), and what the alarms `deploy ecs` makes fire on.
+    prediction_log_rate: float = Field(default=0.01, ge=0, le=1)
+    alarm_5xx_percent: float = Field(default=1.0, gt=0)
+    alarm_p99_latency_s: float = Field(default=1.0, gt=0)
+    expected_positive_rate: float = Field(default=0.5, ge=0, le=1)
+    positive_rate_band: float = Field(default=0.15, gt=0, lt=1)
+    alarm_topic_arn: str | None = None  # an SNS topic to notify; None: the alarms show on the dashboard only
     # How long `deploy ecs` waits for the new revision to turn stable (or be rolled back), and `deploy lambda`
     # for the function to be active and updated; how often they look.
     ecs_wait_timeout_s: int = Field(default=900, ge=0)

@@ -75,6 +75,7 @@ def test_ecs_deploy_twice_creates_then_changes_nothing(moto_endpoint: str) -> No
     assert {item["name"]: item["value"] for item in container["environment"]} == {
         "BENTOML_PORT": "3000",
         "SENTIMENT_CORS_ORIGINS": f"http://localhost:8080,{site_url(p)}",
+        "SENTIMENT_PREDICTION_LOG_RATE": "0.01",
     }
     (group,) = aws(moto_endpoint, "logs").describe_log_groups(logGroupNamePrefix=p.log_group)["logGroups"]
     assert group["retentionInDays"] == p.log_retention_days
@@ -121,6 +122,34 @@ def test_ecs_deploy_twice_creates_then_changes_nothing(moto_endpoint: str) -> No
         2,
         5,
     )
+    watch = aws(moto_endpoint, "cloudwatch")
+    # Besides target tracking's own (TargetTracking-service/...), the project's four.
+    alarms = {
+        a["AlarmName"]: a for a in watch.describe_alarms(AlarmNamePrefix="movie-reviews-sentiment-")["MetricAlarms"]
+    }
+    assert sorted(alarms) == [f"movie-reviews-sentiment-{name}" for name in
+                              ("5xx-rate", "p99-latency", "positive-rate", "unhealthy-hosts")]  # fmt: skip
+    balancer_dimension = balancer["LoadBalancerArn"].split(":loadbalancer/")[1]
+    assert balancer_dimension.startswith("app/movie-reviews-sentiment/")
+    assert alarms["movie-reviews-sentiment-p99-latency"]["Dimensions"] == [
+        {"Name": "LoadBalancer", "Value": balancer_dimension}
+    ]
+    assert alarms["movie-reviews-sentiment-p99-latency"]["ExtendedStatistic"] == "p99"
+    unhealthy = alarms["movie-reviews-sentiment-unhealthy-hosts"]
+    assert {d["Name"]: d["Value"] for d in unhealthy["Dimensions"]}["TargetGroup"].startswith(
+        "targetgroup/movie-reviews-sentiment-3000/"
+    )
+    shift = alarms["movie-reviews-sentiment-positive-rate"]
+    assert [m["Id"] for m in shift["Metrics"]] == ["positive", "all", "shift"]
+    assert shift["Metrics"][2]["Expression"] == "ABS(positive / all - 0.5)" and shift["Threshold"] == 0.15
+    filters = aws(moto_endpoint, "logs").describe_metric_filters(logGroupName=p.log_group)["metricFilters"]
+    assert sorted(f["filterPattern"] for f in filters) == [
+        '{ $.event = "prediction" && $.label = "positive" }',
+        '{ $.event = "prediction" }',
+    ]
+    board = json.loads(watch.get_dashboard(DashboardName=p.ecs_service)["DashboardBody"])
+    assert len(board["widgets"]) == 5 and "project movie-reviews-sentiment, stage dev" in json.dumps(board)
+
     (policy,) = scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
     tracking = policy["TargetTrackingScalingPolicyConfiguration"]
     assert policy["PolicyType"] == "TargetTrackingScaling" and tracking["TargetValue"] == 60.0

@@ -70,6 +70,10 @@ def make_lookalikes(endpoint: str) -> dict[str, str]:
     target = elb.create_target_group(Name="movie-reviews-sentiment-old", Protocol="HTTP", Port=80, VpcId=vpc)
     aws(endpoint, "logs").create_log_group(logGroupName="/ecs/movie-reviews-sentiment-old")
     aws(endpoint, "iam").create_role(RoleName="movie-reviews-sentiment-lambda-old", AssumeRolePolicyDocument="{}")
+    aws(endpoint, "cloudwatch").put_metric_alarm(
+        AlarmName="movie-reviews-sentiment-by-hand", MetricName="CPUUtilization", Namespace="AWS/ECS",
+        Statistic="Average", Period=60, EvaluationPeriods=1, Threshold=90.0, ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
     return {
         "group": group["GroupId"],
         "balancer": balancer["LoadBalancerArn"],
@@ -181,6 +185,11 @@ def test_destroy_all_deletes_only_the_projects_and_twice_is_a_no_op(
     assert [g["logGroupName"] for g in aws(moto_endpoint, "logs").describe_log_groups()["logGroups"]] == [
         "/ecs/movie-reviews-sentiment-old"
     ]
+
+    watch = aws(moto_endpoint, "cloudwatch")
+    left = [a["AlarmName"] for a in watch.describe_alarms(AlarmNamePrefix="movie-reviews-sentiment-")["MetricAlarms"]]
+    assert left == ["movie-reviews-sentiment-by-hand"]
+    assert watch.list_dashboards()["DashboardEntries"] == []
 
     caplog.clear()
     assert main([*command, "--yes", "--delete-storage"]) == 0  # the second run: nothing to do
