@@ -24,6 +24,7 @@ DESCRIPTION = (
 )
 
 DEPLOY_SETTINGS = Path("deploy.yaml")
+DRIFT_EXIT = 2  # `sentiment drift` found drift: distinct from 1 (bad input), so a scheduler can retrain on it
 
 QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "git", "matplotlib", "numexpr")
 
@@ -95,6 +96,28 @@ def _package(args: argparse.Namespace) -> None:
     from pipeline.stages.package import PackageParams, package
 
     package(load_section(PackageParams, "package", args.params), args.selected, args.serving_out, args.bento_out)
+
+
+def _reference(args: argparse.Namespace) -> None:
+    from pipeline.drift import DriftParams
+    from pipeline.stages.reference import record_reference
+
+    record_reference(load_section(DriftParams, "drift", args.params), args.champion, args.prepared, args.reference_out)
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from pipeline.drift import DriftParams, drift
+
+    report = drift(load_section(DriftParams, "drift", args.params), args.logs, args.reference, args.out)
+    if report["drifted"]:
+        figures = ", ".join(f"{name} (PSI {report['features'][name]['psi']:.3f})" for name in report["drifted"])
+        log.error(
+            "sentiment drift: drift in %s, past drift.psi_alert %.2f; report in %s",
+            figures, report["psi_alert"], args.out / "report.json",
+        )  # fmt: skip
+        return DRIFT_EXIT
+    log.info("sentiment drift: no feature past drift.psi_alert %.2f", report["psi_alert"])
+    return 0
 
 
 def _score(args: argparse.Namespace) -> None:
@@ -359,7 +382,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, handler: Callable[[argparse.Namespace], None], help_text: str, *paths: str) -> None:
+    def command(name: str, handler: Callable[[argparse.Namespace], int | None], help_text: str, *paths: str) -> None:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         for path in paths:
             sub.add_argument(path, type=Path if path != "name" else str)
@@ -397,6 +420,25 @@ def parser() -> argparse.ArgumentParser:
         "import the champion into the BentoML model store and build the bento",
         "selected", "serving_out", "bento_out",
     )  # fmt: skip
+    command(
+        "reference",
+        _reference,
+        "record what the champion's predictions look like on the test split, for `sentiment drift`",
+        "champion", "prepared", "reference_out",
+    )  # fmt: skip
+    command(
+        "drift",
+        _drift,
+        "compare logged predictions (a file or folder of JSON lines) with the reference: PSI per feature; "
+        f"exit {DRIFT_EXIT} on drift",
+        "logs",
+    )  # fmt: skip
+    commands.choices["drift"].add_argument(
+        "--reference", type=Path, default=Path("models/reference.json"), help="default: %(default)s"
+    )
+    commands.choices["drift"].add_argument(
+        "--out", type=Path, default=Path("drift"), help="report.json and drift.png go here (default: %(default)s)"
+    )
     add_score_command(commands)
     add_image_commands(commands)
     add_deploy_commands(commands)
@@ -422,7 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logging(args.verbose)
     try:
-        args.handler(args)
+        code = args.handler(args)
     except PipelineError as error:
         log.error("sentiment %s: %s", args.command, error)
         return 1
@@ -433,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A bug keeps its traceback, but through logging, which masks the credentials a URI in it may carry.
         log.exception("sentiment %s: unexpected error (a bug; the traceback follows)", args.command)
         return 1
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":
