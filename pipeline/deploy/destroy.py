@@ -125,7 +125,11 @@ def _find_ecs(p: DeployParams, kept: list[str]) -> Iterator[Doomed]:
             kept.append(f"task definition {arn.rsplit('/', 1)[-1]}")
     for cluster in clusters:
         tags = tag_dict(ecs.list_tags_for_resource(resourceArn=cluster["clusterArn"])["tags"], "key", "value")
-        if p.owns(tags, "ecs"):
+        others = [arn for arn in ecs.list_services(cluster=p.ecs_cluster)["serviceArns"]
+                  if arn.rsplit("/", 1)[-1] != p.ecs_service]  # fmt: skip
+        if others:
+            kept.append(f"ECS cluster {p.ecs_cluster} (it runs {len(others)} other service(s))")
+        elif p.owns(tags, "ecs"):
             yield Doomed("ECS cluster", p.ecs_cluster, lambda: ecs.delete_cluster(cluster=p.ecs_cluster))
         else:
             kept.append(f"ECS cluster {p.ecs_cluster}")

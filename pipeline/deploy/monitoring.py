@@ -52,7 +52,9 @@ def filters(p: DeployParams) -> list[dict[str, Any]]:
 def alarms(p: DeployParams, balancer: str, target_group: str) -> list[dict[str, Any]]:
     """The alarms' settings; `balancer` and `target_group` are the ARN suffixes CloudWatch dimensions use."""
     on_balancer = [{"Name": "LoadBalancer", "Value": balancer}]
-    actions = {"AlarmActions": [p.alarm_topic_arn], "OKActions": [p.alarm_topic_arn]} if p.alarm_topic_arn else {}
+    # Always given, empty without a topic: a topic removed from deploy.yaml is then removed from the alarms too.
+    topics = [p.alarm_topic_arn] if p.alarm_topic_arn else []
+    actions = {"AlarmActions": topics, "OKActions": topics}
 
     def alb(metric_id: str, name: str, dimensions: list[dict[str, str]] = on_balancer) -> dict[str, Any]:
         stat = {"Metric": {"Namespace": ALB, "MetricName": name, "Dimensions": dimensions}, "Period": 300}
@@ -62,7 +64,7 @@ def alarms(p: DeployParams, balancer: str, target_group: str) -> list[dict[str, 
         stat = {"Metric": {"Namespace": NAMESPACE, "MetricName": name}, "Period": 3600, "Stat": "Sum"}
         return {"Id": metric_id, "MetricStat": stat, "ReturnData": False}
 
-    common = {"ActionsEnabled": bool(actions), "TreatMissingData": "notBreaching", **actions}
+    common = {"ActionsEnabled": bool(topics), "TreatMissingData": "notBreaching", **actions}
     return [
         {
             "AlarmName": f"{p.ecs_service}-5xx-rate",
