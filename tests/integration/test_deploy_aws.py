@@ -268,15 +268,25 @@ def _site_state(endpoint: str, bucket: str) -> dict[str, Any]:
     }
 
 
-def test_site_deploy_twice_serves_the_page_publicly_with_the_api_url(moto_endpoint: str) -> None:
+def test_site_deploy_twice_serves_the_page_publicly_with_the_api_url(
+    moto_endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
     p = params(moto_endpoint, site_max_age_s=120)
     first = deploy_site(p, REPO / "frontend", "http://api.example")
     state = _site_state(moto_endpoint, p.site_bucket)
+    caplog.set_level(logging.INFO, logger="pipeline")
+    second = deploy_site(p, REPO / "frontend", "http://api.example")
+    assert "deploy site: nothing to change" in caplog.text and "upload" not in caplog.text
+    caplog.clear()
+    deploy_site(p, REPO / "frontend", "http://other.example")  # a new API URL: config.js alone
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("upload")] == [
+        "upload config.js (text/javascript, Cache-Control no-cache)"
+    ]
     second = deploy_site(p, REPO / "frontend", "http://api.example")
     assert first == second
     assert first == {"url": site_url(p), "bucket": p.site_bucket, "api_url": "http://api.example"}
     assert site_url(p) == "http://movie-reviews-sentiment-site.s3-website-us-east-1.amazonaws.com"
-    assert _site_state(moto_endpoint, p.site_bucket) == state  # the second run changed nothing but the uploads
+    assert _site_state(moto_endpoint, p.site_bucket) == state
     assert state["website"]["IndexDocument"] == {"Suffix": "index.html"}
     assert state["website"]["ErrorDocument"] == {"Key": "index.html"}
     assert state["policy"]["Statement"] == [
