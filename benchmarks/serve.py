@@ -146,6 +146,11 @@ def servers(model_dir: Path, scratch: Path) -> list[Server]:
             [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1"], ROOT, bentoml_env, batch=True,
         ),
         Server(
+            "bentoml_logged", "(a') the same, logging 1 % of predictions (SENTIMENT_PREDICTION_LOG_RATE)",
+            [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1"], ROOT,
+            {**bentoml_env, "SENTIMENT_PREDICTION_LOG_RATE": "0.01"}, batch=True,
+        ),
+        Server(
             "seed_flask", "(b) the seed's stack: Flask + gunicorn (sync), seed_nb: NLTK classify() per request",
             [str(BIN / "gunicorn"), "--workers", str(WORKERS), "--worker-class", "sync", "--no-control-socket",
              "--chdir", str(ROOT), "--log-level", "warning", "benchmarks.seed_flask_app:create_app()"],
@@ -333,6 +338,7 @@ def ratios(results: dict[str, dict[str, list[Run]]]) -> dict[str, float | None]:
         ),
         "bentoml_batch_reviews_s": mean(results.get("bentoml", {}).get("batch", []), "reviews_s"),
         "floor_batch_reviews_s": mean(results.get("starlette_model", {}).get("batch", []), "reviews_s"),
+        "logged_vs_bentoml_requests": divide(single("bentoml_logged", "requests_s"), single("bentoml", "requests_s")),
     }
 
 
@@ -392,7 +398,9 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, default=CHAMPION, help="saved model folder for (a) and (c)")
     parser.add_argument("--runs", type=int, default=2, help="runs per server, each on a freshly started server")
     parser.add_argument(
-        "--servers", default="bentoml,seed_flask,starlette_model,starlette_constant", help="which servers to run"
+        "--servers",
+        default="bentoml,seed_flask,starlette_model,starlette_constant",
+        help="which servers to run (bentoml_logged too: the prediction log's cost)",
     )
     parser.add_argument(
         "--quiet-wait", type=float, default=20, help="seconds to wait for other jobs to leave the cores idle, per run"
@@ -407,7 +415,7 @@ def main() -> None:
     # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so every server's process group is still stopped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     chosen = args.servers.split(",")
-    known = {"bentoml", "seed_flask", "starlette_model", "starlette_constant"}
+    known = {"bentoml", "bentoml_logged", "seed_flask", "starlette_model", "starlette_constant"}
     if not set(chosen) <= known:
         raise SystemExit(f"--servers takes a comma-separated subset of {', '.join(sorted(known))}")
     with tempfile.TemporaryDirectory(prefix="serve-benchmark-") as scratch_name:

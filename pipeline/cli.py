@@ -24,6 +24,7 @@ DESCRIPTION = (
 )
 
 DEPLOY_SETTINGS = Path("deploy.yaml")
+DRIFT_EXIT = 2  # `sentiment drift` found drift: distinct from 1 (bad input), so a scheduler can retrain on it
 
 QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "git", "matplotlib", "numexpr")
 
@@ -119,6 +120,28 @@ def _summary(args: argparse.Namespace) -> None:
     from pipeline.stages.summary import summary
 
     summary(args.selected, args.reference, args.out)
+
+
+def _reference(args: argparse.Namespace) -> None:
+    from pipeline.drift import DriftParams
+    from pipeline.stages.reference import record_reference
+
+    record_reference(load_section(DriftParams, "drift", args.params), args.champion, args.prepared, args.reference_out)
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from pipeline.drift import DriftParams, drift
+
+    report = drift(load_section(DriftParams, "drift", args.params), args.logs, args.reference, args.out)
+    if report["drifted"]:
+        figures = ", ".join(f"{name} (PSI {report['features'][name]['psi']:.3f})" for name in report["drifted"])
+        log.error(
+            "sentiment drift: drift in %s, past drift.psi_alert %.2f; report in %s",
+            figures, report["psi_alert"], args.out / "report.json",
+        )  # fmt: skip
+        return DRIFT_EXIT
+    log.info("sentiment drift: no feature past drift.psi_alert %.2f", report["psi_alert"])
+    return 0
 
 
 def _score(args: argparse.Namespace) -> None:
@@ -250,7 +273,7 @@ def _deploy_ecs(args: argparse.Namespace) -> None:
     p = load_section(DeployParams, "deploy", args.deploy_settings)
     repository = load_section(ImageParams, "image", args.deploy_settings).repository
     tag = args.image or bento_tag(args.bento_json).split(":", 1)[1]
-    done = deploy_ecs(p, repository, tag, dry_run=args.dry_run)
+    done = deploy_ecs(p, repository, tag, dry_run=args.dry_run, wait=not args.no_wait)
     if done:
         record(args.output, "ecs", done)
 
@@ -274,10 +297,31 @@ def _deploy_storage(args: argparse.Namespace) -> None:
         record(args.output, "storage", done)
 
 
+def _deploy_destroy(args: argparse.Namespace) -> None:
+    from pipeline.deploy.destroy import Doomed, destroy, targets_of
+    from pipeline.deploy.settings import DeployParams, forget
+
+    p = load_section(DeployParams, "deploy", args.deploy_settings)
+    targets = targets_of(args.what, args.delete_storage)
+
+    def confirm(doomed: list[Doomed]) -> bool:
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise PipelineError("no terminal to confirm on: pass --yes to delete without asking")
+        answer = input(f"Delete these {len(doomed)} resources of {p.project} ({p.stage})? Type 'yes': ")
+        return answer.strip().lower() == "yes"
+
+    if destroy(p, targets, confirm):
+        for target in targets:
+            forget(args.output, target)
+
+
 def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
     """`sentiment deploy ecs|site|lambda`: settings in deploy.yaml `deploy:`, credentials from the AWS chain."""
     deploy = commands.add_parser("deploy", help="deploy the champion to AWS")
     targets = deploy.add_subparsers(dest="target", required=True, metavar="TARGET")
+    dry_run_help = "read what exists and log the changes a deploy would make; change nothing"
     output = {
         "type": Path,
         "default": Path("build/deploy.json"),
@@ -296,7 +340,13 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
         "(default: the bento version in --bento-json, the tag `sentiment image push` pushed)",
     )
     ecs.add_argument("--output", **output)
-    ecs.add_argument("--dry-run", action="store_true", help="log the plan; call no AWS API")
+    ecs.add_argument("--dry-run", action="store_true", help=dry_run_help)
+    ecs.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="return once the service is updated, without waiting for the rollout (old target groups and rules "
+        "are then removed by the next deploy)",
+    )
     ecs.set_defaults(handler=_deploy_ecs)
     site = targets.add_parser(
         "site",
@@ -307,14 +357,14 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
     site.add_argument("--frontend", type=Path, default=Path("frontend"), help="default: %(default)s")
     site.add_argument("--api-url", metavar="URL", help="the API the page calls (default: the ECS URL in --output)")
     site.add_argument("--output", **output)
-    site.add_argument("--dry-run", action="store_true", help="log the plan; call no AWS API")
+    site.add_argument("--dry-run", action="store_true", help=dry_run_help)
     site.set_defaults(handler=_deploy_site)
     storage = targets.add_parser(
         "storage",
         help="create the private bucket for `dvc push` and MLflow artifacts (deploy.storage_bucket)",
     )
     storage.add_argument("--output", **output)
-    storage.add_argument("--dry-run", action="store_true", help="log the plan; call no AWS API")
+    storage.add_argument("--dry-run", action="store_true", help=dry_run_help)
     storage.set_defaults(handler=_deploy_storage)
     function = targets.add_parser(
         "lambda",
@@ -323,8 +373,24 @@ def add_deploy_commands(commands: argparse._SubParsersAction) -> None:
     function.add_argument("--champion", type=Path, default=Path("models/champion"), help="default: %(default)s")
     function.add_argument("--bento-json", type=Path, default=Path("models/bento.json"), help="default: %(default)s")
     function.add_argument("--zip", type=Path, default=Path("build/lambda.zip"), help="default: %(default)s")
-    function.add_argument("--dry-run", action="store_true", help="build the zip and print the plan; call nothing")
+    function.add_argument("--dry-run", action="store_true", help="build the zip, " + dry_run_help)
     function.set_defaults(handler=_deploy_lambda)
+    teardown = targets.add_parser(
+        "destroy",
+        help="delete what the deploys made: only resources tagged with deploy.project and deploy.stage",
+        description="Lists what it will delete, in dependency order, and asks. A resource under a configured "
+        "name without the project's tags is kept. `all` leaves storage (DVC and MLflow data) unless "
+        "--delete-storage is given.",
+    )
+    teardown.add_argument("what", choices=["ecs", "site", "lambda", "storage", "all"], help="what to delete")
+    teardown.add_argument("--yes", action="store_true", help="delete without asking")
+    teardown.add_argument(
+        "--delete-storage",
+        action="store_true",
+        help="also delete the storage bucket (the DVC remote's and MLflow's data)",
+    )
+    teardown.add_argument("--output", **output)
+    teardown.set_defaults(handler=_deploy_destroy)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -340,7 +406,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, handler: Callable[[argparse.Namespace], None], help_text: str, *paths: str) -> None:
+    def command(name: str, handler: Callable[[argparse.Namespace], int | None], help_text: str, *paths: str) -> None:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         for path in paths:
             sub.add_argument(path, type=Path if path != "name" else str)
@@ -394,6 +460,25 @@ def parser() -> argparse.ArgumentParser:
         "the champion, its selection score and test accuracy, and REFERENCE's test accuracy, into OUT",
         "selected", "reference", "out",
     )  # fmt: skip
+    command(
+        "reference",
+        _reference,
+        "record what the champion's predictions look like on the test split, for `sentiment drift`",
+        "champion", "prepared", "reference_out",
+    )  # fmt: skip
+    command(
+        "drift",
+        _drift,
+        "compare logged predictions (a file or folder of JSON lines) with the reference: PSI per feature; "
+        f"exit {DRIFT_EXIT} on drift",
+        "logs",
+    )  # fmt: skip
+    commands.choices["drift"].add_argument(
+        "--reference", type=Path, default=Path("models/reference.json"), help="default: %(default)s"
+    )
+    commands.choices["drift"].add_argument(
+        "--out", type=Path, default=Path("drift"), help="report.json and drift.png go here (default: %(default)s)"
+    )
     add_score_command(commands)
     add_image_commands(commands)
     add_deploy_commands(commands)
@@ -419,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logging(args.verbose)
     try:
-        args.handler(args)
+        code = args.handler(args)
     except PipelineError as error:
         log.error("sentiment %s: %s", args.command, error)
         return 1
@@ -430,7 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A bug keeps its traceback, but through logging, which masks the credentials a URI in it may carry.
         log.exception("sentiment %s: unexpected error (a bug; the traceback follows)", args.command)
         return 1
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import logging
 import shutil
@@ -9,8 +11,9 @@ import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
-from pipeline.deploy.settings import DeployParams, allowed_origins, client, role_arn
+from pipeline.deploy.settings import DeployParams, Plan, allowed_origins, aws_errors, client, matches, role_arn
 from pipeline.errors import PipelineError
 from pipeline.serving import HTTP_SERVER_ONLY, LAMBDA_OVERRIDES, REQUIREMENTS, ROOT, closure_files
 
@@ -67,66 +70,113 @@ def build_lambda_zip(champion: Path, serving: Path, out: Path) -> Path:
     return out
 
 
-def plan_lambda(p: DeployParams, zip_path: Path) -> list[str]:
-    return [
-        f"IAM role {p.lambda_role} (create if missing, basic execution policy)",
-        f"Lambda function {p.lambda_function} in {p.region}: python3.11, handler {HANDLER}, "
-        f"{p.lambda_memory_mb} MB, {p.lambda_timeout_s} s, code {zip_path} (create or update)",
-        f"Function URL for {p.lambda_function}: auth NONE, CORS {list(allowed_origins(p)) or 'none'} "
-        "(create or update)",
-    ]
-
-
 def deploy_lambda(p: DeployParams, zip_path: Path, dry_run: bool = False) -> dict[str, str]:
-    """Create or update the function and its Function URL; a second run updates in place."""
-    if dry_run:
-        for step in plan_lambda(p, zip_path):
-            log.info("plan: %s", step)
-        return {}
-    from botocore.exceptions import BotoCoreError, ClientError
+    """Converge the function and its Function URL on the settings and the zip, waiting until each change is live.
 
+    The code is uploaded only when the zip's SHA-256 differs from the function's, and the configuration only
+    when a value differs, so a second run changes nothing. Lambda refuses a change while the previous one is in
+    progress, hence the waits (boto3's function_active_v2 and function_updated_v2, bounded by
+    deploy.lambda_wait_timeout_s).
+    """
     origins = allowed_origins(p)
-    environment = {"Variables": {"SENTIMENT_CORS_ORIGINS": ",".join(origins)}}
     cors = {
         "AllowOrigins": list(origins),
         "AllowMethods": ["POST"],
         "AllowHeaders": ["content-type"],
         "MaxAge": 600,
     }
-    settings = {
-        "Role": None,
+    settings: dict[str, Any] = {
         "Handler": HANDLER,
         "Runtime": "python3.11",
         "MemorySize": p.lambda_memory_mb,
         "Timeout": p.lambda_timeout_s,
-        "Environment": environment,
+        "Environment": {"Variables": {"SENTIMENT_CORS_ORIGINS": ",".join(origins)}},
     }
-    try:
-        settings["Role"] = role_arn(p, p.lambda_role, "lambda.amazonaws.com", LAMBDA_BASIC_EXECUTION)
+    code = zip_path.read_bytes()
+    digest = base64.b64encode(hashlib.sha256(code).digest()).decode()
+    plan = Plan(dry_run)
+    name = p.lambda_function
+    with aws_errors("Lambda deploy"):
+        settings["Role"] = role_arn(p, plan, p.lambda_role, "lambda.amazonaws.com", LAMBDA_BASIC_EXECUTION, "lambda")
         lam = client(p, "lambda")
-        code = zip_path.read_bytes()
+
+        def settle(waiter: str) -> None:
+            attempts = max(1, int(p.lambda_wait_timeout_s / p.wait_poll_s))
+            log.info("waiting for Lambda function %s (%s)", name, waiter)
+            lam.get_waiter(waiter).wait(
+                FunctionName=name, WaiterConfig={"Delay": p.wait_poll_s, "MaxAttempts": attempts}
+            )
+
         try:
-            lam.get_function(FunctionName=p.lambda_function)
-            lam.update_function_code(FunctionName=p.lambda_function, ZipFile=code)
-            lam.get_waiter("function_updated_v2").wait(FunctionName=p.lambda_function)
-            lam.update_function_configuration(FunctionName=p.lambda_function, **settings)
-            action = "updated"
+            found = lam.get_function(FunctionName=name)["Configuration"]
         except lam.exceptions.ResourceNotFoundException:
-            lam.create_function(FunctionName=p.lambda_function, Code={"ZipFile": code}, **settings)
+            found = None
+        if found is None:
+
+            def create() -> None:
+                lam.create_function(FunctionName=name, Code={"ZipFile": code}, Tags=p.tags("lambda"), **settings)
+                settle("function_active_v2")
+
+            plan.change(
+                f"create Lambda function {name} in {p.region}: python3.11, handler {HANDLER}, "
+                f"{p.lambda_memory_mb} MB, {p.lambda_timeout_s} s, code {zip_path}",
+                create,
+                None,
+            )
             action = "created"
-        try:
-            lam.get_function_url_config(FunctionName=p.lambda_function)
-            url = lam.update_function_url_config(FunctionName=p.lambda_function, AuthType="NONE", Cors=cors)
-        except lam.exceptions.ResourceNotFoundException:
-            url = lam.create_function_url_config(FunctionName=p.lambda_function, AuthType="NONE", Cors=cors)
+        else:
+            action = "unchanged"
+            if found.get("CodeSha256") != digest:
+
+                def upload() -> None:
+                    lam.update_function_code(FunctionName=name, ZipFile=code)
+                    settle("function_updated_v2")
+
+                plan.change(f"upload new code to Lambda function {name} ({zip_path})", upload, None)
+                action = "updated"
+            differ = {key: value for key, value in settings.items() if not matches(value, found.get(key))}
+            if differ:
+
+                def configure() -> None:
+                    lam.update_function_configuration(FunctionName=name, **differ)
+                    settle("function_updated_v2")
+
+                plan.change(f"update Lambda function {name}: {', '.join(sorted(differ))}", configure, None)
+                action = "updated"
+        url = _function_url(p, plan, lam, cors, exists=found is not None)
+    plan.report("deploy lambda")
+    if dry_run:
+        return {}
+    log.info("%s Lambda function %s; Function URL %s", action, name, url)
+    return {"action": action, "function": name, "url": url}
+
+
+def _function_url(p: DeployParams, plan: Plan, lam: Any, cors: dict[str, Any], exists: bool) -> str:
+    name = p.lambda_function
+    try:
+        found = lam.get_function_url_config(FunctionName=name) if exists else None
+    except lam.exceptions.ResourceNotFoundException:
+        found = None
+    if found is None:
+
+        def create() -> str:
+            url = lam.create_function_url_config(FunctionName=name, AuthType="NONE", Cors=cors)["FunctionUrl"]
             lam.add_permission(
-                FunctionName=p.lambda_function,
+                FunctionName=name,
                 StatementId="function-url-public",
                 Action="lambda:InvokeFunctionUrl",
                 Principal="*",
                 FunctionUrlAuthType="NONE",
             )
-    except (BotoCoreError, ClientError) as error:
-        raise PipelineError(f"Lambda deploy failed: {str(error).splitlines()[0]}") from None
-    log.info("%s Lambda function %s; Function URL %s", action, p.lambda_function, url["FunctionUrl"])
-    return {"action": action, "function": p.lambda_function, "url": url["FunctionUrl"]}
+            return url
+
+        return plan.change(
+            f"create Function URL for {name}: auth NONE, CORS {cors['AllowOrigins'] or 'none'}", create, "<new URL>"
+        )
+    if found["AuthType"] != "NONE" or not matches(cors, found.get("Cors", {})):
+        plan.change(
+            f"set the Function URL's CORS to {cors['AllowOrigins'] or 'none'}",
+            lambda: lam.update_function_url_config(FunctionName=name, AuthType="NONE", Cors=cors),
+            None,
+        )
+    return found["FunctionUrl"]

@@ -9,18 +9,21 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
+from pipeline.deploy.tags import owned, project_tags, tag_dict, tag_list
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, write_json
 from pipeline.params import Params
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Fargate's allowed task sizes: CPU units -> memory in MB (AWS docs, "Task CPU and memory").
 FARGATE_SIZES = {
@@ -42,6 +45,9 @@ class DeployParams(Params):
     """deploy.yaml `deploy:`; each command reads it whole, so one bad value stops every target alike."""
 
     region: str = "us-east-1"
+    # Tags on every resource a deploy creates; destroy deletes only what carries both (pipeline/deploy/tags.py).
+    project: str = Field(default="movie-reviews-sentiment", min_length=1, max_length=128)
+    stage: str = Field(default="dev", min_length=1, max_length=128)
     endpoint_url: str | None = None  # None: AWS itself; a URL for a local stand-in (moto)
     lambda_function: str = "movie-reviews-sentiment"
     lambda_role: str = "movie-reviews-sentiment-lambda"  # created with basic execution rights if missing
@@ -72,6 +78,19 @@ class DeployParams(Params):
     load_balancer: str = "movie-reviews-sentiment"
     target_group: str = "movie-reviews-sentiment"
     listener_port: int = Field(default=80, ge=1, le=65535)
+    # The model watched (pipeline/serving/observe.py, pipeline/deploy/monitoring.py): the share of predictions the
+    # tasks log as JSON lines (CloudWatch Logs), and what the alarms `deploy ecs` makes fire on.
+    prediction_log_rate: float = Field(default=0.01, ge=0, le=1)
+    alarm_5xx_percent: float = Field(default=1.0, gt=0)
+    alarm_p99_latency_s: float = Field(default=1.0, gt=0)
+    expected_positive_rate: float = Field(default=0.5, ge=0, le=1)
+    positive_rate_band: float = Field(default=0.15, gt=0, lt=1)
+    alarm_topic_arn: str | None = None  # an SNS topic to notify; None: the alarms show on the dashboard only
+    # How long `deploy ecs` waits for the new revision to turn stable (or be rolled back), and `deploy lambda`
+    # for the function to be active and updated; how often they look.
+    ecs_wait_timeout_s: int = Field(default=900, ge=0)
+    lambda_wait_timeout_s: int = Field(default=300, ge=0)
+    wait_poll_s: float = Field(default=15.0, gt=0)
     # The page on S3: sentiment deploy site
     site_bucket: str | None = "movie-reviews-sentiment-site"
     site_max_age_s: int = Field(default=300, ge=0)
@@ -92,6 +111,13 @@ class DeployParams(Params):
             raise ValueError("1-32 letters, digits or inner hyphens (an AWS load balancer or target group name)")
         return name
 
+    @field_validator("target_group")
+    @classmethod
+    def _room_for_the_port(cls, name: str) -> str:
+        if len(name) > 26:
+            raise ValueError("at most 26 characters: the deploy appends -<container_port> (AWS allows 32)")
+        return name
+
     @model_validator(mode="after")
     def _fits_fargate_and_scaling(self) -> DeployParams:
         """Across keys, so the message names them: no single value is wrong on its own."""
@@ -106,6 +132,12 @@ class DeployParams(Params):
                 f"{self.max_tasks}"
             )
         return self
+
+    def tags(self, component: str) -> dict[str, str]:
+        return project_tags(self.project, self.stage, component)
+
+    def owns(self, tags: dict[str, str], component: str) -> bool:
+        return owned(tags, self.project, self.stage, component)
 
 
 def site_url(p: DeployParams) -> str | None:
@@ -141,42 +173,120 @@ def record(path: Path, target: str, values: dict[str, str]) -> None:
     log.info("wrote %s", path)
 
 
+def forget(path: Path, target: str) -> None:
+    """Drop a destroyed target's record, so `deploy site` no longer finds an API that is gone."""
+    if not path.exists():
+        return
+    data = read_json(path)
+    if data.pop(target, None) is not None:
+        write_json(path, data)
+        log.info("removed %s from %s", target, path)
+
+
 def client(p: DeployParams, service: str) -> Any:
     import boto3
 
     return boto3.client(service, region_name=p.region, endpoint_url=p.endpoint_url)
 
 
-def role_arn(p: DeployParams, name: str, service: str, policy_arn: str) -> str:
-    """An execution role made once, with one AWS-managed policy: for Lambda, writing its own logs; for
-    ECS, pulling the image from ECR and writing logs. An existing role is used as it is."""
+def matches(desired: Any, actual: Any) -> bool:
+    """Whether `actual` holds every value `desired` sets: AWS adds defaults of its own (hostPort, mountPoints,
+    ...) to what it describes, which are no difference."""
+    if isinstance(desired, dict):
+        return isinstance(actual, dict) and all(matches(value, actual.get(key)) for key, value in desired.items())
+    if isinstance(desired, list):
+        return (
+            isinstance(actual, list)
+            and len(desired) == len(actual)
+            and all(matches(d, a) for d, a in zip(desired, actual, strict=True))
+        )
+    return desired == actual
+
+
+class Plan:
+    """The differences a deploy found between what exists and deploy.yaml, each made as it is found.
+
+    Every step reads first and calls `change` only for a difference, so a second run with the same settings
+    changes nothing; with `dry_run` each change is logged as "plan: ..." and not made (the reads still run, so
+    the plan is this account's difference, not a list of everything).
+    """
+
+    def __init__(self, dry_run: bool) -> None:
+        self.dry_run = dry_run
+        self.changes: list[str] = []
+
+    def change(self, what: str, action: Callable[[], T], placeholder: T) -> T:
+        """Make one change (or, in a dry run, log it and return `placeholder` for what it would have returned)."""
+        self.changes.append(what)
+        if self.dry_run:
+            log.info("plan: %s", what)
+            return placeholder
+        result = action()
+        log.info("%s", what)
+        return result
+
+    def report(self, target: str) -> None:
+        if not self.changes:
+            log.info("%s: nothing to change, everything matches the settings", target)
+        elif self.dry_run:
+            log.info("%s: %d change(s) planned; nothing was changed", target, len(self.changes))
+
+
+def role_arn(p: DeployParams, plan: Plan, name: str, service: str, policy_arn: str, component: str) -> str:
+    """An execution role with one AWS-managed policy: for Lambda, writing its own logs; for ECS, pulling the image
+    from ECR and writing logs. A role of the project's gets the policy back if someone detached it; a role that
+    is not the project's (made by hand under this name) is used as it is."""
     iam = client(p, "iam")
     try:
-        return iam.get_role(RoleName=name)["Role"]["Arn"]
+        role = iam.get_role(RoleName=name)["Role"]
     except iam.exceptions.NoSuchEntityException:
-        pass
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-    }
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
-    log.info("created IAM role %s", name)
-    return arn
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+
+        def create() -> str:
+            tags = tag_list(p.tags(component))
+            arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Tags=tags)["Role"]["Arn"]
+            iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+            return arn
+
+        return plan.change(f"create IAM role {name} with {policy_arn.rsplit('/', 1)[-1]}", create, f"<role {name}>")
+    if not p.owns(tag_dict(iam.list_role_tags(RoleName=name)["Tags"]), component):
+        log.warning("IAM role %s is not tagged as this project's: used as it is, and destroy keeps it", name)
+        return role["Arn"]
+    attached = {item["PolicyArn"] for item in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]}
+    if policy_arn not in attached:
+        plan.change(
+            f"attach {policy_arn.rsplit('/', 1)[-1]} to IAM role {name}",
+            lambda: iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn),
+            None,
+        )
+    return role["Arn"]
 
 
-def ensure_bucket(p: DeployParams, bucket: str) -> None:
+def ensure_bucket(p: DeployParams, plan: Plan, bucket: str, component: str) -> bool:
+    """Create the bucket, tagged, when missing; an existing one keeps its tags (if it has none, destroy keeps it).
+
+    Returns whether the bucket exists now (in a dry run, a missing bucket does not), so later steps know whether
+    there is anything to read.
+    """
     s3 = client(p, "s3")
     try:
         s3.head_bucket(Bucket=bucket)
-        return
+        return True
     except s3.exceptions.ClientError as error:
         if error.response["Error"]["Code"] not in ("404", "NoSuchBucket"):
             raise  # 403: the name is taken by another account, or this one may not read it
     # us-east-1 refuses a LocationConstraint naming itself.
     where = {} if p.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": p.region}}
-    s3.create_bucket(Bucket=bucket, **where)
-    log.info("created S3 bucket %s", bucket)
+
+    def create() -> bool:
+        s3.create_bucket(Bucket=bucket, **where)
+        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tag_list(p.tags(component))})
+        return True
+
+    return plan.change(f"create S3 bucket {bucket} in {p.region}", create, False)
 
 
 def api_url_from(output: Path) -> str | None:

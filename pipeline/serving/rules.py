@@ -95,6 +95,19 @@ def header_timeout_s() -> float:
     return seconds("SENTIMENT_HEADER_TIMEOUT_S", 10.0)
 
 
+def prediction_log_rate() -> float:
+    """The share of predictions written to stdout as JSON lines (pipeline/serving/observe.py): 0, off, by default,
+    so serving speed is what it was; a deployment that watches for drift sets e.g. 0.01."""
+    value = os.environ.get("SENTIMENT_PREDICTION_LOG_RATE", "0")
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = math.nan
+    if not 0 <= rate <= 1:
+        raise PipelineError(f"SENTIMENT_PREDICTION_LOG_RATE must be a share from 0 to 1, like 0.01; got {value!r}")
+    return rate
+
+
 def chunks(texts: Sequence[str], characters: int | None = None) -> Iterator[Sequence[str]]:
     """Consecutive runs of `texts` of at most `characters` (SCORE_CHUNK_CHARACTERS) in all; a longer single text
     is a run of its own."""
@@ -127,6 +140,7 @@ SETTINGS: dict[str, Callable[[], object]] = {
     "SENTIMENT_MAX_HEADER_BYTES": max_header_bytes,
     "SENTIMENT_HEADER_TIMEOUT_S": header_timeout_s,
     "SENTIMENT_CORS_ORIGINS": cors_origins,
+    "SENTIMENT_PREDICTION_LOG_RATE": prediction_log_rate,
 }
 
 

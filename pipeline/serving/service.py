@@ -28,6 +28,7 @@ from pipeline.model import NgramLinearModel, SentimentModel, load
 from pipeline.serving.connections import guard_connections
 from pipeline.serving.lifetime import exit_with_parent
 from pipeline.serving.middleware import ClientErrorsAreNotServerErrors, LoadShedder, RequestGuard
+from pipeline.serving.observe import Observer
 from pipeline.serving.rules import (
     DEFAULT_EXPLAIN_TOP,
     MAX_BATCH,
@@ -44,6 +45,7 @@ from pipeline.serving.rules import (
     max_body_bytes,
     max_header_bytes,
     max_queued_requests,
+    prediction_log_rate,
     predictions,
 )
 
@@ -144,6 +146,7 @@ class SentimentService:
         self.inline_characters = INLINE_CHARACTERS if compiled else 0
         # One thread: the GIL lets no more numpy work run at once, and the compiled scorer holds one lock per model.
         self.thread = anyio.CapacityLimiter(1)
+        self.observer = Observer(self.model, self.tag, prediction_log_rate())  # /metrics and the prediction log
         # Everything loaded so far (BentoML, pydantic, the model) lives as long as the worker: left out of the garbage
         # collector's full passes, which stalled the event loop under load (benchmarks/serve.py at 64 connections:
         # p99 ~70 -> ~35 ms; docs/serving.md, How fast).
@@ -154,10 +157,15 @@ class SentimentService:
         explanation costs the compiled scorer about what scoring does (docs/serving.md, Explanations)."""
         try:
             if sum(map(len, texts)) <= self.inline_characters:
-                return predictions(self.model, texts, self.tag, top)
-            return await anyio.to_thread.run_sync(predictions, self.model, texts, self.tag, top, limiter=self.thread)
+                answers = predictions(self.model, texts, self.tag, top)
+            else:
+                answers = await anyio.to_thread.run_sync(
+                    predictions, self.model, texts, self.tag, top, limiter=self.thread
+                )
         except ExplanationUnavailable as error:
             raise InvalidArgument(str(error)) from None
+        self.observer.observe(texts, answers, explained=top is not None)
+        return answers
 
     @bentoml.api
     async def predict(self, text: Review, explain: Explain = False, top: Top = DEFAULT_EXPLAIN_TOP) -> Prediction:

@@ -16,9 +16,10 @@ import pytest
 import yaml
 
 from pipeline.cli import main
-from pipeline.deploy.ecs import deploy_ecs
+from pipeline.deploy.ecs import deploy_ecs, wait_for_rollout
 from pipeline.deploy.settings import DeployParams, site_url
 from pipeline.deploy.site import deploy_site, deploy_storage
+from pipeline.errors import PipelineError
 
 pytestmark = [pytest.mark.integration, pytest.mark.aws]
 
@@ -28,25 +29,37 @@ ECR_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sentiment:v1"  # moto'
 
 
 def params(endpoint: str, **overrides: Any) -> DeployParams:
-    return DeployParams(endpoint_url=endpoint, cors_origins=("http://localhost:8080",), **overrides)
+    settings = {"cors_origins": ("http://localhost:8080",), "wait_poll_s": 0.05, "ecs_wait_timeout_s": 5} | overrides
+    return DeployParams(endpoint_url=endpoint, **settings)
+
+
+@pytest.fixture
+def running(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto starts a service with this many running tasks (it reads the variable at create_service): the
+    deploys' desired count, so their waits see a stable service."""
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "2")
 
 
 def aws(endpoint: str, service: str) -> Any:
     return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")
 
 
-def test_ecs_deploy_twice_creates_then_rolls_to_a_new_revision(moto_endpoint: str) -> None:
+@pytest.mark.usefixtures("running")
+def test_ecs_deploy_twice_creates_then_changes_nothing(moto_endpoint: str) -> None:
     p = params(moto_endpoint, desired_tasks=2, min_tasks=2, max_tasks=5, cpu_units=1024, memory_mb=2048)
     first = deploy_ecs(p, "sentiment", "v1")
+    state = describe_ecs(moto_endpoint, p)
     second = deploy_ecs(p, "sentiment", "v1")
-    assert (first["action"], second["action"]) == ("created", "updated")
+    assert (first["action"], second["action"]) == ("created", "unchanged")
+    assert describe_ecs(moto_endpoint, p) == state
     assert first["url"] == second["url"] and first["url"].startswith("http://movie-reviews-sentiment-")
     assert first["image"] == ECR_IMAGE
 
     ecs = aws(moto_endpoint, "ecs")
     assert [c["status"] for c in ecs.describe_clusters(clusters=[p.ecs_cluster])["clusters"]] == ["ACTIVE"]
     assert len(ecs.list_clusters()["clusterArns"]) == 1
-    assert second["task_definition"].endswith(f"{p.ecs_task_family}:2")
+    assert second["task_definition"] == first["task_definition"]
+    assert second["task_definition"].endswith(f"{p.ecs_task_family}:1")
     task = ecs.describe_task_definition(taskDefinition=second["task_definition"])["taskDefinition"]
     assert task["requiresCompatibilities"] == ["FARGATE"] and task["networkMode"] == "awsvpc"
     assert (task["cpu"], task["memory"]) == ("1024", "2048")
@@ -62,6 +75,7 @@ def test_ecs_deploy_twice_creates_then_rolls_to_a_new_revision(moto_endpoint: st
     assert {item["name"]: item["value"] for item in container["environment"]} == {
         "BENTOML_PORT": "3000",
         "SENTIMENT_CORS_ORIGINS": f"http://localhost:8080,{site_url(p)}",
+        "SENTIMENT_PREDICTION_LOG_RATE": "0.01",
     }
     (group,) = aws(moto_endpoint, "logs").describe_log_groups(logGroupNamePrefix=p.log_group)["logGroups"]
     assert group["retentionInDays"] == p.log_retention_days
@@ -73,12 +87,11 @@ def test_ecs_deploy_twice_creates_then_rolls_to_a_new_revision(moto_endpoint: st
     assert service["taskDefinition"] == second["task_definition"]
     assert service["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "ENABLED"
     elb = aws(moto_endpoint, "elbv2")
-    (target_group,) = elb.describe_target_groups(Names=[p.target_group])["TargetGroups"]
+    (target_group,) = elb.describe_target_groups(Names=[f"{p.target_group}-3000"])["TargetGroups"]
     assert service["loadBalancers"] == [
         {"targetGroupArn": target_group["TargetGroupArn"], "containerName": p.ecs_service, "containerPort": 3000}
     ]
-    # moto 5.2.5's create_service drops deploymentConfiguration; update_service stores it. So this is checked
-    # after the second run, which is also the path every later deploy takes.
+    # moto 5.2.5's create_service drops deploymentConfiguration; the first deploy finds that and puts it back.
     assert service["deploymentConfiguration"] == {
         "minimumHealthyPercent": 100,
         "maximumPercent": 200,
@@ -109,10 +122,139 @@ def test_ecs_deploy_twice_creates_then_rolls_to_a_new_revision(moto_endpoint: st
         2,
         5,
     )
+    watch = aws(moto_endpoint, "cloudwatch")
+    # Besides target tracking's own (TargetTracking-service/...), the project's four.
+    alarms = {
+        a["AlarmName"]: a for a in watch.describe_alarms(AlarmNamePrefix="movie-reviews-sentiment-")["MetricAlarms"]
+    }
+    assert sorted(alarms) == [f"movie-reviews-sentiment-{name}" for name in
+                              ("5xx-rate", "p99-latency", "positive-rate", "unhealthy-hosts")]  # fmt: skip
+    balancer_dimension = balancer["LoadBalancerArn"].split(":loadbalancer/")[1]
+    assert balancer_dimension.startswith("app/movie-reviews-sentiment/")
+    assert alarms["movie-reviews-sentiment-p99-latency"]["Dimensions"] == [
+        {"Name": "LoadBalancer", "Value": balancer_dimension}
+    ]
+    assert alarms["movie-reviews-sentiment-p99-latency"]["ExtendedStatistic"] == "p99"
+    unhealthy = alarms["movie-reviews-sentiment-unhealthy-hosts"]
+    assert {d["Name"]: d["Value"] for d in unhealthy["Dimensions"]}["TargetGroup"].startswith(
+        "targetgroup/movie-reviews-sentiment-3000/"
+    )
+    shift = alarms["movie-reviews-sentiment-positive-rate"]
+    assert [m["Id"] for m in shift["Metrics"]] == ["positive", "all", "shift"]
+    assert shift["Metrics"][2]["Expression"] == "ABS(positive / all - 0.5)" and shift["Threshold"] == 0.15
+    filters = aws(moto_endpoint, "logs").describe_metric_filters(logGroupName=p.log_group)["metricFilters"]
+    assert sorted(f["filterPattern"] for f in filters) == [
+        '{ $.event = "prediction" && $.label = "positive" }',
+        '{ $.event = "prediction" }',
+    ]
+    board = json.loads(watch.get_dashboard(DashboardName=p.ecs_service)["DashboardBody"])
+    assert len(board["widgets"]) == 5 and "project movie-reviews-sentiment, stage dev" in json.dumps(board)
+
     (policy,) = scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
     tracking = policy["TargetTrackingScalingPolicyConfiguration"]
     assert policy["PolicyType"] == "TargetTrackingScaling" and tracking["TargetValue"] == 60.0
     assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "ECSServiceAverageCPUUtilization"
+
+
+def describe_ecs(endpoint: str, p: DeployParams) -> dict[str, Any]:
+    """What the ECS deploy made, as describe calls show it: two runs with the same settings leave it equal."""
+    ecs, elb, ec2 = aws(endpoint, "ecs"), aws(endpoint, "elbv2"), aws(endpoint, "ec2")
+    (service,) = ecs.describe_services(cluster=p.ecs_cluster, services=[p.ecs_service])["services"]
+    balancers = elb.describe_load_balancers()["LoadBalancers"]
+    scaling = aws(endpoint, "application-autoscaling")
+    return {
+        "service": {
+            key: service.get(key)
+            for key in (
+                "taskDefinition",
+                "loadBalancers",
+                "deploymentConfiguration",
+                "networkConfiguration",
+                "desiredCount",
+            )
+        },  # fmt: skip
+        "task_definitions": ecs.list_task_definitions(familyPrefix=p.ecs_task_family)["taskDefinitionArns"],
+        "target_groups": [(g["TargetGroupName"], g["Port"]) for g in elb.describe_target_groups()["TargetGroups"]],
+        "listeners": [
+            (listener["Port"], listener["DefaultActions"][0]["TargetGroupArn"])
+            for b in balancers
+            for listener in elb.describe_listeners(LoadBalancerArn=b["LoadBalancerArn"])["Listeners"]
+        ],
+        "balancers": [b["LoadBalancerArn"] for b in balancers],
+        "rules": sorted(
+            (g["GroupName"], rule["FromPort"])
+            for g in ec2.describe_security_groups(Filters=[{"Name": "tag:project", "Values": [p.project]}])[
+                "SecurityGroups"
+            ]
+            for rule in g["IpPermissions"]
+        ),
+        "scaling": scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"],
+        "policies": scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"],
+    }
+
+
+@pytest.mark.usefixtures("running")
+def test_port_and_cpu_changes_replace_exactly_what_they_must(moto_endpoint: str) -> None:
+    p = params(moto_endpoint)
+    first = deploy_ecs(p, "sentiment", "v1")
+    changed = p.model_copy(update={"container_port": 8080, "listener_port": 8000, "cpu_units": 1024,
+                                   "memory_mb": 2048})  # fmt: skip
+    second = deploy_ecs(changed, "sentiment", "v1")
+    state = describe_ecs(moto_endpoint, changed)
+    assert second["action"] == "updated" and second["url"] == first["url"]
+    assert second["task_definition"].endswith(":2")
+    task = aws(moto_endpoint, "ecs").describe_task_definition(taskDefinition=second["task_definition"])
+    assert (task["taskDefinition"]["cpu"], task["taskDefinition"]["memory"]) == ("1024", "2048")
+    assert task["taskDefinition"]["containerDefinitions"][0]["portMappings"][0]["containerPort"] == 8080
+    # Exactly one target group and one listener remain, on the new ports; the old rules are gone.
+    ((group_name, group_port),) = state["target_groups"]
+    assert (group_name, group_port) == ("movie-reviews-sentiment-8080", 8080)
+    ((listener_port, forwards_to),) = state["listeners"]
+    (group,) = aws(moto_endpoint, "elbv2").describe_target_groups(Names=[group_name])["TargetGroups"]
+    assert listener_port == 8000 and forwards_to == group["TargetGroupArn"]
+    assert state["service"]["loadBalancers"] == [
+        {"targetGroupArn": group["TargetGroupArn"], "containerName": p.ecs_service, "containerPort": 8080}
+    ]
+    assert state["service"]["taskDefinition"] == second["task_definition"]
+    assert state["rules"] == [("movie-reviews-sentiment-alb", 8000), ("movie-reviews-sentiment-tasks", 8080)]
+    # ... and a third run with the same settings changes nothing.
+    assert deploy_ecs(changed, "sentiment", "v1")["action"] == "unchanged"
+    assert describe_ecs(moto_endpoint, changed) == state
+    # A new image tag alone is a new revision too.
+    assert deploy_ecs(changed, "sentiment", "v2")["task_definition"].endswith(":3")
+
+
+def test_wait_times_out_in_one_line_and_exit_1(
+    moto_endpoint: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without MOTO_ECS_SERVICE_RUNNING, moto's service never runs a task: the wait must end, bounded."""
+    settings = {"endpoint_url": moto_endpoint, "wait_poll_s": 0.1, "ecs_wait_timeout_s": 1}
+    (tmp_path / "deploy.yaml").write_text(yaml.safe_dump({"image": {"repository": "sentiment"}, "deploy": settings}))
+    caplog.set_level(logging.INFO, logger="pipeline")
+    argv = ["--deploy-settings", str(tmp_path / "deploy.yaml"), "deploy", "ecs", "--image", "v1"]
+    assert main([*argv, "--output", str(tmp_path / "deploy.json")]) == 1
+    (error,) = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert error.getMessage().startswith(
+        "sentiment deploy: ECS service movie-reviews-sentiment not stable after 1 s: 0/2 tasks running"
+    )
+    assert "\n" not in error.getMessage()
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("waiting for movie-reviews")]
+    assert progress and "0/2 tasks running" in progress[0]
+    assert not (tmp_path / "deploy.json").exists()
+
+
+@pytest.mark.usefixtures("running")
+def test_wait_reports_a_rollback(moto_endpoint: str) -> None:
+    """moto never rolls a deployment back by itself: the test does what the circuit breaker does, putting the
+    service back on the previous revision, and the wait must say so instead of calling the rollout stable."""
+    p = params(moto_endpoint)
+    deploy_ecs(p, "sentiment", "v1")
+    second = deploy_ecs(p, "sentiment", "v2", wait=False)
+    ecs = aws(moto_endpoint, "ecs")
+    ecs.update_service(cluster=p.ecs_cluster, service=p.ecs_service, taskDefinition=f"{p.ecs_task_family}:1")
+    with pytest.raises(PipelineError, match=r"rolled back to movie-reviews-sentiment:1 by the circuit breaker: "
+                                            r"movie-reviews-sentiment:2 failed"):  # fmt: skip
+        wait_for_rollout(p, second["task_definition"])
 
 
 def _site_state(endpoint: str, bucket: str) -> dict[str, Any]:
@@ -126,15 +268,25 @@ def _site_state(endpoint: str, bucket: str) -> dict[str, Any]:
     }
 
 
-def test_site_deploy_twice_serves_the_page_publicly_with_the_api_url(moto_endpoint: str) -> None:
+def test_site_deploy_twice_serves_the_page_publicly_with_the_api_url(
+    moto_endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
     p = params(moto_endpoint, site_max_age_s=120)
     first = deploy_site(p, REPO / "frontend", "http://api.example")
     state = _site_state(moto_endpoint, p.site_bucket)
+    caplog.set_level(logging.INFO, logger="pipeline")
+    second = deploy_site(p, REPO / "frontend", "http://api.example")
+    assert "deploy site: nothing to change" in caplog.text and "upload" not in caplog.text
+    caplog.clear()
+    deploy_site(p, REPO / "frontend", "http://other.example")  # a new API URL: config.js alone
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("upload")] == [
+        "upload config.js (text/javascript, Cache-Control no-cache)"
+    ]
     second = deploy_site(p, REPO / "frontend", "http://api.example")
     assert first == second
     assert first == {"url": site_url(p), "bucket": p.site_bucket, "api_url": "http://api.example"}
     assert site_url(p) == "http://movie-reviews-sentiment-site.s3-website-us-east-1.amazonaws.com"
-    assert _site_state(moto_endpoint, p.site_bucket) == state  # the second run changed nothing but the uploads
+    assert _site_state(moto_endpoint, p.site_bucket) == state
     assert state["website"]["IndexDocument"] == {"Suffix": "index.html"}
     assert state["website"]["ErrorDocument"] == {"Key": "index.html"}
     assert state["policy"]["Statement"] == [
@@ -178,10 +330,12 @@ def test_site_deploy_twice_serves_the_page_publicly_with_the_api_url(moto_endpoi
     assert 'API_BASE_URL = ""' in (REPO / "frontend" / "config.js").read_text()
 
 
+@pytest.mark.usefixtures("running")
 def test_cli_hands_the_ecs_url_to_the_site_and_one_origin_list_to_both(
     moto_endpoint: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = {"region": "us-east-1", "endpoint_url": moto_endpoint, "cors_origins": ["https://team.example"]}
+    settings = {"region": "us-east-1", "endpoint_url": moto_endpoint, "cors_origins": ["https://team.example"],
+                "wait_poll_s": 0.05}  # fmt: skip
     (tmp_path / "deploy.yaml").write_text(yaml.safe_dump({"image": {"repository": "sentiment"}, "deploy": settings}))
     output = tmp_path / "build" / "deploy.json"
     common = ["--deploy-settings", str(tmp_path / "deploy.yaml"), "deploy"]
@@ -206,19 +360,33 @@ def test_cli_hands_the_ecs_url_to_the_site_and_one_origin_list_to_both(
     }
 
 
-def test_dry_run_calls_no_aws_api(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*_args: object, **_kwargs: object) -> None:
-        raise AssertionError("a dry run built an AWS client")
-
+def test_dry_run_reads_but_changes_nothing_and_plans_only_the_difference(
+    moto_endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
     p = params(moto_endpoint)
-    with monkeypatch.context() as patch:
-        patch.setattr(boto3, "client", refuse)
-        assert deploy_ecs(p, "sentiment", "v1", dry_run=True) == {}
-        assert deploy_site(p, REPO / "frontend", None, dry_run=True) == {}
-        assert deploy_storage(p, dry_run=True) == {}
+    caplog.set_level(logging.INFO, logger="pipeline")
+    assert deploy_ecs(p, "sentiment", "v1", dry_run=True) == {}
+    assert deploy_site(p, REPO / "frontend", None, dry_run=True) == {}
+    assert deploy_storage(p, dry_run=True) == {}
     assert aws(moto_endpoint, "ecs").list_clusters()["clusterArns"] == []
     assert aws(moto_endpoint, "s3").list_buckets()["Buckets"] == []
     assert aws(moto_endpoint, "elbv2").describe_load_balancers()["LoadBalancers"] == []
+    assert aws(moto_endpoint, "iam").list_roles()["Roles"] == []
+    planned = [r.getMessage() for r in caplog.records if r.getMessage().startswith("plan: ")]
+    assert "plan: create ECS cluster movie-reviews-sentiment in us-east-1" in planned
+    assert "plan: create S3 bucket movie-reviews-sentiment-storage in us-east-1" in planned
+    assert len(planned) >= 20
+
+    # After a deploy, the plan is the difference only: one setting changed, one change planned.
+    deploy_ecs(p, "sentiment", "v1", wait=False)
+    caplog.clear()
+    deploy_ecs(p.model_copy(update={"max_tasks": 6}), "sentiment", "v1", dry_run=True)
+    planned = [r.getMessage() for r in caplog.records if r.getMessage().startswith("plan: ")]
+    assert planned == ["plan: scale 1-6 tasks"]
+    caplog.clear()
+    deploy_ecs(p, "sentiment", "v1", dry_run=True)
+    assert not [r for r in caplog.records if r.getMessage().startswith("plan: ")]
+    assert "deploy ecs: nothing to change" in caplog.text
 
 
 def test_missing_credentials_are_one_line(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import zipfile
@@ -89,14 +90,29 @@ def test_handler_runs_from_the_unpacked_zip_alone(lambda_zip: Path, tmp_path: Pa
     assert result["compiled"], "the handler scored without the compiled scorer"
 
 
-def test_deploy_twice_creates_then_updates(lambda_zip: Path, moto_endpoint: str) -> None:
-    params = DeployParams(endpoint_url=moto_endpoint, cors_origins=("https://site.example",), lambda_memory_mb=256)
+def test_deploy_twice_creates_then_changes_nothing_then_updates_the_difference(
+    lambda_zip: Path, moto_endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    params = DeployParams(endpoint_url=moto_endpoint, cors_origins=("https://site.example",), lambda_memory_mb=256,
+                          wait_poll_s=0.05)  # fmt: skip
+    caplog.set_level(logging.INFO, logger="pipeline")
     first = deploy_lambda(params, lambda_zip)
-    second = deploy_lambda(params, lambda_zip)
-    assert (first["action"], second["action"]) == ("created", "updated")
-    assert first["url"] == second["url"]
-
+    assert "waiting for Lambda function movie-reviews-sentiment (function_active_v2)" in caplog.text
     lam = boto3.client("lambda", endpoint_url=moto_endpoint, region_name="us-east-1")
+    state = lam.get_function(FunctionName=params.lambda_function)["Configuration"]
+    second = deploy_lambda(params, lambda_zip)
+    assert (first["action"], second["action"]) == ("created", "unchanged")
+    assert first["url"] == second["url"]
+    assert lam.get_function(FunctionName=params.lambda_function)["Configuration"] == state
+    caplog.clear()
+    third = deploy_lambda(params.model_copy(update={"lambda_timeout_s": 20}), lambda_zip)
+    assert third["action"] == "updated"
+    assert "update Lambda function movie-reviews-sentiment: Timeout" in caplog.text
+    assert "upload new code" not in caplog.text
+    assert "function_updated_v2" in caplog.text
+    assert lam.get_function(FunctionName=params.lambda_function)["Configuration"]["Timeout"] == 20
+    deploy_lambda(params, lambda_zip)  # back to the settings below
+
     config = lam.get_function(FunctionName=params.lambda_function)["Configuration"]
     assert config["Handler"] == "pipeline.serving.lambda_handler.handler" and config["Runtime"] == "python3.11"
     assert config["MemorySize"] == 256 and config["Timeout"] == params.lambda_timeout_s
@@ -110,7 +126,7 @@ def test_deploy_twice_creates_then_updates(lambda_zip: Path, moto_endpoint: str)
     assert [policy["PolicyName"] for policy in attached] == ["AWSLambdaBasicExecutionRole"]
 
 
-def test_dry_run_calls_nothing(lambda_zip: Path, moto_endpoint: str) -> None:
+def test_dry_run_changes_nothing(lambda_zip: Path, moto_endpoint: str) -> None:
     params = DeployParams(endpoint_url=moto_endpoint)
     assert deploy_lambda(params, lambda_zip, dry_run=True) == {}
     lam = boto3.client("lambda", endpoint_url=moto_endpoint, region_name="us-east-1")

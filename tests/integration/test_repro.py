@@ -87,6 +87,8 @@ def test_repro_makes_every_output(reproduced) -> None:
     assert (
         serving["model"].startswith("movie-reviews-sentiment:") and (root / "bento" / "sentiment.bento").stat().st_size
     )
+    reference = json.loads((root / "models" / "reference.json").read_text())  # for `sentiment drift`
+    assert reference["source"] == "test split" and {"label", "score", "characters"} <= set(reference["features"])
     assert "documents featurized" in log and "fold 2/2" in log  # progress lines reach the user
 
 

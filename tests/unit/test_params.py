@@ -15,6 +15,7 @@ from pipeline.batch.score import ScoreParams
 from pipeline.cli import main
 from pipeline.deploy.image import ImageParams
 from pipeline.deploy.settings import DeployParams
+from pipeline.drift import DriftParams
 from pipeline.model import MODELS, create
 from pipeline.params import load_section, read_params
 from pipeline.stages.baseline import BaselineParams
@@ -33,6 +34,7 @@ STAGE_SECTIONS: dict[str, type[BaseModel]] = {
     "package": PackageParams,
     "baseline": BaselineParams,
     "score": ScoreParams,
+    "drift": DriftParams,
 }
 DEPLOY_SECTIONS: dict[str, type[BaseModel]] = {"image": ImageParams, "deploy": DeployParams}
 GOOD = {

@@ -166,6 +166,9 @@ class Probabilities:
         ("SENTIMENT_HEADER_TIMEOUT_S", "nan", "SENTIMENT_HEADER_TIMEOUT_S must be a number of seconds above 0"),
         ("SENTIMENT_HEADER_TIMEOUT_S", "0", "SENTIMENT_HEADER_TIMEOUT_S must be a number of seconds above 0"),
         ("SENTIMENT_CORS_ORIGINS", "*", "SENTIMENT_CORS_ORIGINS must list origins"),
+        ("SENTIMENT_PREDICTION_LOG_RATE", "1%", "SENTIMENT_PREDICTION_LOG_RATE must be a share from 0 to 1"),
+        ("SENTIMENT_PREDICTION_LOG_RATE", "2", "SENTIMENT_PREDICTION_LOG_RATE must be a share from 0 to 1"),
+        ("SENTIMENT_PREDICTION_LOG_RATE", "nan", "SENTIMENT_PREDICTION_LOG_RATE must be a share from 0 to 1"),
     ],
 )
 def test_a_bad_setting_is_named_at_start_up(
