@@ -96,7 +96,8 @@ def test_a_head_sent_slowly_gets_408_and_the_connection_closes_in_time(port: int
         reply = send_until_answered(connection, lines)
         elapsed = time.monotonic() - started
     assert reply.startswith(b"HTTP/1.1 408") and b"SENTIMENT_HEADER_TIMEOUT_S" in reply
-    assert TIMEOUT_S <= elapsed < TIMEOUT_S + 1
+    # The server's clock starts when it accepts, a moment before ours: 0.4998 s was seen once.
+    assert TIMEOUT_S - 0.05 <= elapsed < TIMEOUT_S + 1
 
 
 def test_a_connection_that_sends_nothing_is_closed_without_an_answer(port: int) -> None:
