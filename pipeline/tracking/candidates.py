@@ -125,8 +125,9 @@ def log_pipeline(
     run_params: dict[str, Any],
     metric: str = "accuracy",
 ) -> dict[str, Any]:
-    """Log every candidate, register the champion's model and point the `champion` alias at it; the parent run
-    gets a figure of every candidate's CV `metric` with its spread."""
+    """Log every candidate and register the champion's model (the pipeline's winner); the parent run gets a figure
+    of every candidate's CV `metric` with its spread. Whether the registry's `champion` alias moves to the new
+    version is the promotion gate's call (pipeline/tracking/promotion.py), not this function's."""
     source = str(run_params.get("fetch_source", "corpus"))
     try:
         mlflow.set_experiment(experiment)
@@ -150,7 +151,6 @@ def log_pipeline(
         assert champion_info is not None
         version = champion_info.registered_model_version
         client = mlflow.MlflowClient()
-        client.set_registered_model_alias(registered_model, CHAMPION_ALIAS, version)
         client.set_model_version_tag(registered_model, version, "candidate", champion)
         client.set_model_version_tag(registered_model, version, "labels", ",".join(LABELS))
     except MlflowException as error:
@@ -161,5 +161,5 @@ def log_pipeline(
         "run_id": champion_info.run_id,
         "registered_model": registered_model,
         "version": int(version),
-        "model_uri": f"models:/{registered_model}@{CHAMPION_ALIAS}",
+        "model_uri": f"models:/{registered_model}/{version}",
     }
