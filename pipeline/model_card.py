@@ -180,7 +180,7 @@ def limits(data: Mapping[str, Any], tests: Mapping[str, Any], behaviour: Mapping
             "evidence": (
                 f"the test split's median review has {tests['median_tokens']:.0f} tokens and {short_figure}; on the "
                 f"one-line behavioural cases it gets {cases('minimum_functionality')} clear one-liners and "
-                f"{cases('negation')} negations wrong, with probabilities nearer 0.5 than on reviews."
+                f"{cases('negation')} negations wrong."
             ),
         },
         {

@@ -37,6 +37,8 @@ ROLLED_BACK_TAG = "rolled_back"
 # that version: what a later select needs to go on serving it if the gate keeps it.
 CARD_ARTIFACTS = "card"
 CARD_FILES = ("card.json", "model_card.md", "champion.json")
+# A gain must exceed the margin by more than float noise: 0.86 - 0.85 is 0.0100000000000000009, no gain over 0.01.
+GAIN_TOLERANCE = 1e-12
 # The registry's column for a version's description holds 5,000 characters (MLflow's SQL schema).
 DESCRIPTION_LIMIT = 5000
 
@@ -137,7 +139,7 @@ def decide(
             f"this one's {challenger.evaluation}; set select.force_promotion to promote it",
         )
     assert gain is not None
-    if gain > margin:
+    if gain - margin > GAIN_TOLERANCE:
         return Decision(
             True, f"beats the champion, version {champion.version}, by {gain:+.4f} > margin {margin}", True, gain
         )
