@@ -300,12 +300,12 @@ def markdown(summary: Mapping[str, Any]) -> str:
     lines.append(
         f"| test split, all | {test['documents']} | {_percent(test['accuracy'])} | {_interval(test['interval_95'])} |"
     )
-    for key, title in (("test_by_source", "source"), ("test_by_length", "tokens")):
-        for group, row in metrics[key].items():
-            lines.append(
-                f"| test, {title} {group} | {row['documents']} | {_percent(row['accuracy'])} "
-                f"| {_interval(row['interval_95'])} |"
-            )
+    groups = [(f"source {source}", row) for source, row in metrics["test_by_source"].items()]
+    groups += [(f"tokens {band}", metrics["test_by_length"][band]) for band, *_ in LENGTH_BANDS]  # JSON sorts keys
+    for group, row in groups:
+        lines.append(
+            f"| test, {group} | {row['documents']} | {_percent(row['accuracy'])} | {_interval(row['interval_95'])} |"
+        )
     lines += [
         "",
         "Intervals on the test split are Wilson score intervals; a band with few documents has a wide one. "
