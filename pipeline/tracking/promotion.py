@@ -332,8 +332,8 @@ def rollback(experiment: str, registered_model: str) -> dict[str, Any]:
     except MlflowException as error:
         raise tracking_error(error) from None
     log.info(
-        "%s@champion is version %s again (was %s, now @previous); `dvc repro --force select package` serves it "
-        "from the bento too",
+        "%s@champion is version %s again (was %s, now @previous); for the bento too, run "
+        "`dvc repro --force --single-item select` then `dvc repro`",
         registered_model, previous.version, champion.version,
     )  # fmt: skip
     return {"champion": int(previous.version), "previous": int(champion.version), "run_id": run.info.run_id}

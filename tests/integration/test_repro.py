@@ -197,7 +197,9 @@ def test_same_pipeline_logs_to_a_tracking_server(reproduced, tracking_server: st
     runs = client.search_runs([experiment.experiment_id])
     roles = {r.info.run_name: r.data.tags["role"] for r in runs}
     assert roles == {"pipeline": "pipeline", "promotion": "promotion"} | dict.fromkeys(CANDIDATES, "candidate")
-    assert all("test_accuracy" in r.data.metrics for r in runs if r.info.run_name != "pipeline")
+    assert all("test_accuracy" in r.data.metrics for r in runs if r.info.run_name in CANDIDATES)
+    promotion = next(r for r in runs if r.info.run_name == "promotion")
+    assert promotion.data.tags["decision"] == "promoted" and "challenger_score" in promotion.data.metrics
     version = client.get_model_version_by_alias("movie-reviews-sentiment", "champion")
     mlflow.set_tracking_uri(tracking_server)
     try:

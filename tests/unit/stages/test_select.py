@@ -13,6 +13,7 @@ import mlflow
 import pytest
 
 from pipeline.behaviour import TESTS
+from pipeline.cli import main
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, write_json
 from pipeline.params import parse
@@ -352,8 +353,9 @@ def test_rollback_swaps_champion_and_previous_and_select_then_serves_the_old_one
     assert not (evaluated / "champion" / "notes.txt").exists() and (evaluated / "champion" / "model.json").exists()
     assert "version 1" in (evaluated / "model_card.md").read_text().splitlines()[0]
 
-    # Rolling back again is rolling forward: version 2 is champion once more, and no longer marked.
-    rollback("tiny", "tiny")
+    # Rolling back again, by the command this time, is rolling forward: version 2 is champion again, unmarked.
+    (evaluated / "params.yaml").write_text("select:\n  registered_model: tiny\n  experiment: tiny\n")
+    assert main(["--params", str(evaluated / "params.yaml"), "rollback"]) == 0
     assert aliases("tiny") == {"champion": 2, "previous": 1}
     assert "rolled_back" not in client.get_model_version("tiny", "2").tags
 
