@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-from starlette.types import ASGIApp, Receive, Scope, Send
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import PipelineError
-from pipeline.serving.middleware import cors, refuse
+
+if TYPE_CHECKING:  # the Lambda zip has no Starlette: its handler imports this module for read_card() and summary()
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 CARD_FILE = "card.json"
 ROUTE = "/model"
@@ -76,6 +76,8 @@ class ModelCardRoute:
         self.origins = origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from pipeline.serving.middleware import cors, refuse  # imports Starlette, which only the service has
+
         if scope["type"] != "http" or scope["path"].rstrip("/") != ROUTE:
             return await self.app(scope, receive, send)
         if scope["method"] not in ("GET", "HEAD"):
