@@ -20,7 +20,7 @@ from pipeline.progress import mask_uri_secrets_in_logs
 log = logging.getLogger("pipeline")
 
 DESCRIPTION = (
-    "The `sentiment` command: one subcommand per DVC stage, plus batch scoring, the image and the AWS deploys."
+    "The `sentiment` command: one subcommand per DVC stage, plus rollback, batch scoring, the image and AWS deploys."
 )
 
 DEPLOY_SETTINGS = Path("deploy.yaml")
