@@ -20,7 +20,7 @@ from pipeline.progress import mask_uri_secrets_in_logs
 log = logging.getLogger("pipeline")
 
 DESCRIPTION = (
-    "The `sentiment` command: one subcommand per DVC stage, plus batch scoring, the image and the AWS deploys."
+    "The `sentiment` command: one subcommand per DVC stage, plus rollback, batch scoring, the image and AWS deploys."
 )
 
 DEPLOY_SETTINGS = Path("deploy.yaml")
@@ -76,13 +76,27 @@ def _select(args: argparse.Namespace) -> None:
         args.candidates,
         args.metrics,
         args.plots,
+        args.raw,
         args.prepared,
         args.champion_out,
         args.selected_out,
+        args.card_markdown_out,
+        args.card_json_out,
         run_params=flatten(shared),
+        cv_seed=train.cv_seed,
         source=_data_source(args.params),
         tags=provenance(args.params),
     )
+
+
+def _rollback(args: argparse.Namespace) -> None:
+    from pipeline.names import from_data
+    from pipeline.stages.select import SelectParams
+    from pipeline.tracking.promotion import rollback
+
+    p = load_section(SelectParams, "select", args.params)
+    source = _data_source(args.params)
+    rollback(from_data(p.experiment, source), from_data(p.registered_model, source))
 
 
 def _baseline(args: argparse.Namespace) -> None:
@@ -434,9 +448,17 @@ def parser() -> argparse.ArgumentParser:
     command(
         "select",
         _select,
-        "choose the champion by CV score, log all candidates to MLflow, register the champion",
-        "candidates", "metrics", "plots", "prepared", "champion_out", "selected_out",
+        "choose the winner by CV score, log all candidates to MLflow, register the winner with its model card, "
+        "and promote it to champion if the promotion gate lets it",
+        "candidates", "metrics", "plots", "raw", "prepared", "champion_out", "selected_out", "card_markdown_out",
+        "card_json_out",
     )  # fmt: skip
+    command(
+        "rollback",
+        _rollback,
+        "point the registry's champion alias back at the previous version (select.registered_model), and previous "
+        "at the one it replaces",
+    )
     command(
         "baseline",
         _baseline,

@@ -61,6 +61,9 @@ def build_lambda_zip(champion: Path, serving: Path, out: Path) -> Path:
                 archive.write(path, f"model/{path.name}")
             if serving.exists():
                 archive.write(serving, "model/bento.json")
+            card = champion.parent / "card.json"  # select's model card beside models/champion: GET /model
+            if card.exists():
+                archive.write(card, "model/card.json")
     size = buffer.tell()
     if size > MAX_ZIP_BYTES:
         raise PipelineError(f"the Lambda zip is {size / 2**20:.1f} MiB; Lambda takes at most 50 MiB uploaded directly")

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline.model import SentimentModel, load
+from pipeline.serving.card import ROUTE, read_card, summary
 from pipeline.serving.rules import (
     MAX_BATCH,
     ExplainOptions,
@@ -62,6 +63,15 @@ def champion() -> tuple[SentimentModel, str]:
     version = json.loads(serving.read_text())["model"] if serving.exists() else f"lambda:{directory.name}"
     log.info("loaded %s from %s in %.0f ms", model.kind, directory, (time.perf_counter() - started) * 1000)
     return model, str(version)
+
+
+def model_card() -> dict[str, Any]:
+    """GET /model: the card's summary (pipeline/serving/card.py), as the BentoML service answers it."""
+    _, version = champion()
+    card = read_card(Path(os.environ.get("SENTIMENT_MODEL_DIR", MODEL_DIR)))
+    if card is None:
+        raise ClientError(404, "this model was packaged without a model card; `dvc repro` packages one")
+    return summary(card, version)
 
 
 def _request(event: Any) -> tuple[str, str, dict[str, str], str]:
@@ -158,6 +168,8 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:  # noqa: ARG001 
         cors = _cors(headers)
         if method == "OPTIONS":
             return {"statusCode": 204 if cors else 403, "headers": cors, "body": ""}
+        if path.rstrip("/").endswith(ROUTE) and method == "GET":
+            return _json(200, model_card(), cors)
         if method != "POST":
             raise ClientError(405, f"{method} is not allowed; use POST")
         media_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()

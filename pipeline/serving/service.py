@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from pipeline.errors import PipelineError
 from pipeline.model import NgramLinearModel, SentimentModel, load
+from pipeline.serving.card import ModelCardRoute, read_card, summary
 from pipeline.serving.connections import guard_connections
 from pipeline.serving.lifetime import exit_with_parent
 from pipeline.serving.middleware import ClientErrorsAreNotServerErrors, LoadShedder, RequestGuard
@@ -184,3 +185,8 @@ class SentimentService:
 ORIGINS = frozenset(cors_origins())  # their refusals carry CORS headers too, so a page can read the message
 SentimentService.add_asgi_middleware(LoadShedder, max_queued=max_queued_requests(), origins=ORIGINS)  # pyright: ignore[reportArgumentType]
 SentimentService.add_asgi_middleware(RequestGuard, max_bytes=max_body_bytes(), origins=ORIGINS)  # pyright: ignore[reportArgumentType]
+# GET /model: the served model's card in brief (pipeline/serving/card.py).
+with one_line_errors():
+    CARD = read_card(Path(BENTO_MODEL.resolve().path))
+ANSWER = summary(CARD, str(BENTO_MODEL.tag)) if CARD else None
+SentimentService.add_asgi_middleware(ModelCardRoute, answer=ANSWER, origins=ORIGINS)  # pyright: ignore[reportArgumentType]

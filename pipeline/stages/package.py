@@ -6,7 +6,6 @@ dvc.yaml: sentiment package models/selected.json models/bento.json bento/sentime
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
@@ -17,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.digests import folder_digest
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, staged, write_json
 from pipeline.names import DEFAULT_SOURCE, from_data
@@ -31,20 +31,31 @@ class PackageParams(Params):
     bentofile: str = "bentofile.yaml"
 
 
-def digest(folder: Path) -> str:
-    """A version from the files' content, so re-packaging the same champion reuses its tag."""
-    sha = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        sha.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
-    return sha.hexdigest()[:16]
+# The model card's files, as they are named inside a BentoML model (beside the weights) and the Lambda zip's model/.
+CARD_FILES = {"summary": "card.json", "markdown": "model_card.md"}
+
+
+def card_paths(selected: dict[str, Any]) -> dict[str, Path]:
+    """The model card's files that select wrote and names in selected.json; none for a champion selected before
+    cards were."""
+    named = selected.get("card") or {}
+    paths = {key: Path(named[key]) for key in CARD_FILES if key in named}
+    for path in paths.values():
+        if not path.is_file():
+            raise PipelineError(f"the model card {path} that selected.json names is missing; run `dvc repro select`")
+    return paths
 
 
 def import_model(name: str, champion: Path, selected: dict[str, Any]) -> str:
-    """Copy the champion into the store (once per content), labelled with where it came from."""
+    """Copy the champion and its model card into the store (once per content), labelled with where it came from.
+
+    The tag is a digest of the weights and the card, so a new card (a new MLflow version of the same weights) is a
+    new model in the store, and the card `GET /model` answers always belongs to the model that serves."""
     import bentoml
     from bentoml.exceptions import NotFound
 
-    tag = f"{name}:{digest(champion)}"
+    card = card_paths(selected)
+    tag = f"{name}:{folder_digest(champion, *(card[key] for key in sorted(card)))}"
     try:
         bentoml.models.get(tag)
         log.info("BentoML model %s is already in the store", tag)
@@ -66,6 +77,8 @@ def import_model(name: str, champion: Path, selected: dict[str, Any]) -> str:
     }
     with bentoml.models.create(tag, labels=labels, metadata=metadata) as model:
         shutil.copytree(champion, model.path, dirs_exist_ok=True)
+        for key, path in card.items():
+            shutil.copyfile(path, Path(model.path) / CARD_FILES[key])
     log.info("imported %s into the BentoML model store as %s", selected["champion"], tag)
     return tag
 

@@ -129,8 +129,10 @@ def log_pipeline(
     metric: str = "accuracy",
     tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Log every candidate, register the champion's model and point the `champion` alias at it; the parent run
-    gets a figure of every candidate's CV `metric` with its spread. `tags` go on every run (runs.provenance)."""
+    """Log every candidate and register the champion's model (the pipeline's winner); the parent run gets a figure
+    of every candidate's CV `metric` with its spread. `tags` go on every run (runs.provenance). Whether the
+    registry's `champion` alias moves to the new version is the promotion gate's call
+    (pipeline/tracking/promotion.py), not this function's."""
     tags = dict(tags or {})
     source = str(run_params.get("fetch_source", "corpus"))
     try:
@@ -155,7 +157,6 @@ def log_pipeline(
         assert champion_info is not None
         version = champion_info.registered_model_version
         client = mlflow.MlflowClient()
-        client.set_registered_model_alias(registered_model, CHAMPION_ALIAS, version)
         client.set_model_version_tag(registered_model, version, "candidate", champion)
         client.set_model_version_tag(registered_model, version, "labels", ",".join(LABELS))
         for key, value in tags.items():
@@ -168,5 +169,5 @@ def log_pipeline(
         "run_id": champion_info.run_id,
         "registered_model": registered_model,
         "version": int(version),
-        "model_uri": f"models:/{registered_model}@{CHAMPION_ALIAS}",
+        "model_uri": f"models:/{registered_model}/{version}",
     }

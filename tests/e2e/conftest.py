@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, train_tiny_champion
+from tests.support.card import write_card
 from tests.support.processes import free_port, serving
 
 BIN = Path(sys.executable).parent
@@ -85,7 +86,11 @@ def packaged(tmp_path_factory: pytest.TempPathFactory, tiny_champion: Path, allo
     env.update(BENTOML_HOME=str(root / "bentoml"), SENTIMENT_WORKERS="1", SENTIMENT_CORS_ORIGINS=allowed_origin)
     env["SENTIMENT_HEADER_TIMEOUT_S"] = str(HEADER_TIMEOUT_S)
     # In a child: BentoML fixes its store's location the first time a process uses it.
-    selected = {"champion": TINY_CHAMPION, "kind": "linear_ensemble", "metric": "accuracy", "cv": {}, "test": {}}
+    # With a real model card, as select writes one: GET /model answers its summary.
+    card = {key: str(path) for key, path in write_card(tiny_champion.parent, tiny_champion, TINY_CHAMPION).items()}
+    selected = {
+        "champion": TINY_CHAMPION, "kind": "linear_ensemble", "metric": "accuracy", "cv": {}, "test": {}, "card": card,
+    }  # fmt: skip
     script = (
         "import json, sys; from pathlib import Path; from pipeline.stages.package import import_model; "
         "print(import_model(sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])))"

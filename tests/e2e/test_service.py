@@ -116,6 +116,30 @@ def test_health_and_metrics(service: str) -> None:
     assert {"/predict", "/predict_batch"} <= set(paths)
 
 
+def test_get_model_answers_the_cards_summary(service: str, packaged: dict[str, str], allowed_origin: str) -> None:
+    request = urllib.request.Request(service + "/model", headers={"Origin": allowed_origin})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200 and response.headers["Content-Type"] == "application/json"
+        assert response.headers["Access-Control-Allow-Origin"] == allowed_origin
+        summary = json.loads(response.read())
+    _, _, prediction = post(service + "/predict", b'{"text": "A superb film."}')
+    # The card belongs to the model that answers: the same tag as /predict's, and the card package put beside it.
+    assert summary["model"] == prediction["model"] == packaged["SENTIMENT_MODEL"]
+    assert (summary["name"], summary["version"], summary["candidate"]) == (
+        "tiny-sentiment",
+        1,
+        "ensemble_negation_tail",
+    )
+    assert summary["kind"] == "linear_ensemble" and summary["trained_at"] == "2026-12-03T12:00:00+00:00"
+    assert set(summary["data"]) == {"source", "documents", "sha256", "train_sha256", "test_sha256"}
+    assert len(summary["data"]["train_sha256"]) == 64
+    accuracy = summary["metrics"]["test_accuracy"]
+    assert accuracy["interval_95"][0] <= accuracy["accuracy"] <= accuracy["interval_95"][1]
+    assert summary["limits"] == ["English only", "Movie reviews only", "Very short texts", "Sarcasm and irony"]
+    status, _, answer = post(service + "/model", b"{}")
+    assert status == 405 and answer == {"error": "POST is not allowed on /model; use GET"}
+
+
 def test_cors_allows_the_configured_origin_only(service: str, allowed_origin: str) -> None:
     status, headers = preflight(service + "/predict", allowed_origin)
     assert status == 200 and headers["access-control-allow-origin"] == allowed_origin

@@ -39,11 +39,16 @@ def serve_until_exit(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def broken_store(packaged: dict[str, str], folder: Path, damage: str) -> dict[str, str]:
-    """A copy of the packaged BentoML store whose model has its weights file truncated or emptied."""
+    """A copy of the packaged BentoML store whose model has its weights file truncated or emptied, or its model card
+    cut short ("card")."""
     home = shutil.copytree(packaged["BENTOML_HOME"], folder / "bentoml")
     name, version = packaged["SENTIMENT_MODEL"].split(":")
     model = home / "models" / name / version
-    weights = [path for path in model.iterdir() if path.name not in ("model.json", "model.yaml")]
+    if damage == "card":
+        (model / "card.json").write_text('{"name": "half a card"')
+        return {**packaged, "BENTOML_HOME": str(home)}
+    kept = ("model.json", "model.yaml", "card.json", "model_card.md")  # the card has a case of its own
+    weights = [path for path in model.iterdir() if path.name not in kept]
     assert weights, f"no weights file in {model}"
     for path in weights:
         data = path.read_bytes()
@@ -66,6 +71,12 @@ def test_a_broken_model_stops_the_server_with_one_line(packaged: dict[str, str],
     done = serve_until_exit(broken_store(packaged, tmp_path, damage))
     assert done.returncode == 1
     assert "are unreadable" in one_error_line(done)
+
+
+def test_a_broken_model_card_stops_the_server_with_one_line(packaged: dict[str, str], tmp_path: Path) -> None:
+    done = serve_until_exit(broken_store(packaged, tmp_path, "card"))
+    assert done.returncode == 1
+    assert "card.json is not a model card (JSONDecodeError" in one_error_line(done)
 
 
 def test_a_bad_setting_stops_the_server_with_one_line(packaged: dict[str, str]) -> None:

@@ -67,8 +67,8 @@ def test_a_closed_tracking_port_fails_select_in_seconds_in_one_masked_line(
     (tmp_path / "selected.json").write_text("{}")
     started = time.monotonic()
     done = subprocess.run(
-        [SENTIMENT, "--params", REPO / "params.yaml", "select", *(tmp_path / name for name in ("c", "m", "p", "d")),
-         tmp_path / "champion", tmp_path / "selected.json"],
+        [SENTIMENT, "--params", REPO / "params.yaml", "select",
+         *(tmp_path / name for name in ("c", "m", "p", "r", "d", "champion", "selected.json", "card.md", "card.json"))],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert time.monotonic() - started < 15

@@ -14,8 +14,9 @@ import pytest
 
 from pipeline.deploy.lambda_function import build_lambda_zip, deploy_lambda
 from pipeline.deploy.settings import DeployParams, site_url
-from pipeline.model import create
 from pipeline.serving import HTTP_SERVER_ONLY, LAMBDA_OVERRIDES, REQUIREMENTS
+from tests.conftest import train_tiny_champion
+from tests.support.card import write_card
 
 pytestmark = [pytest.mark.integration, pytest.mark.aws]
 
@@ -29,14 +30,15 @@ EVENT = {
     "isBase64Encoded": False,
 }
 
+CARD_EVENT = EVENT | {"rawPath": "/model", "requestContext": {"http": {"method": "GET", "path": "/model"}}, "body": ""}
+
 
 @pytest.fixture(scope="module")
 def lambda_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("lambda")
-    # An n-gram model with negation scopes: the zip must carry the compiled scorer, and the handler must use it.
-    model = create("nbsvm", {"features": {"mark_negation": True}})
-    model.fit(["a superb and wonderful film", "a dull and awful mess"], ["positive", "negative"])
-    model.save(root / "champion")
+    # An n-gram model with negation scopes: the zip must carry the compiled scorer, and the handler must use it. Its
+    # model card lies beside it, as select writes models/card.json beside models/champion.
+    write_card(root, train_tiny_champion(root, root / "champion", "ensemble_negation_tail"), "ensemble_negation_tail")
     (root / "bento.json").write_text('{"model": "movie-reviews-sentiment:tiny"}')
     return build_lambda_zip(root / "champion", root / "bento.json", root / "lambda.zip")
 
@@ -44,7 +46,7 @@ def lambda_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_zip_is_under_lambdas_limit_and_holds_no_training_code(lambda_zip: Path) -> None:
     assert lambda_zip.stat().st_size < 50 * 1024 * 1024
     names = zipfile.ZipFile(lambda_zip).namelist()
-    assert "pipeline/serving/lambda_handler.py" in names and "model/weights.npz" in names
+    assert "pipeline/serving/lambda_handler.py" in names and "model/weights.npz" in names and "model/card.json" in names
     assert "pipeline/model/linear/base.py" in names and "pipeline/labels.py" in names
     assert any(name.startswith("pipeline/model/ngrams/_scorer.cpython-311-") for name in names), "no compiled scorer"
     training = ("sklearn/", "mlflow/", "dvc/", "bentoml/", "pipeline/stages/", "pipeline/tracking/", "pipeline/deploy/")
@@ -69,13 +71,13 @@ def test_handler_runs_from_the_unpacked_zip_alone(lambda_zip: Path, tmp_path: Pa
     script = (
         "import json, sys, time; sys.path.insert(0, sys.argv[1]); start = time.perf_counter(); "
         "from pipeline.serving.lambda_handler import handler; "
-        "response = handler(json.loads(sys.argv[2])); "
-        "print(json.dumps({'response': response, 'cold_ms': (time.perf_counter() - start) * 1000, "
+        "response = handler(json.loads(sys.argv[2])); card = handler(json.loads(sys.argv[3])); "
+        "print(json.dumps({'response': response, 'card': card, 'cold_ms': (time.perf_counter() - start) * 1000, "
         "'modules': sorted({m.split('.')[0] for m in sys.modules}), "
         "'compiled': 'pipeline.model.ngrams._scorer' in sys.modules}))"
     )
     done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", script, str(tmp_path / "task"), json.dumps(EVENT)],
+        [sys.executable, "-I", "-S", "-c", script, str(tmp_path / "task"), json.dumps(EVENT), json.dumps(CARD_EVENT)],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
@@ -86,6 +88,9 @@ def test_handler_runs_from_the_unpacked_zip_alone(lambda_zip: Path, tmp_path: Pa
         "score": 0,
         "model": "movie-reviews-sentiment:tiny",
     }
+    assert result["card"]["statusCode"] == 200
+    card = json.loads(result["card"]["body"])
+    assert card["model"] == "movie-reviews-sentiment:tiny" and card["candidate"] == "ensemble_negation_tail"
     assert not {"sklearn", "scipy", "mlflow", "pandas", "bentoml"} & set(result["modules"])
     assert result["compiled"], "the handler scored without the compiled scorer"
 

@@ -83,6 +83,10 @@ def test_repro_makes_every_output(reproduced) -> None:
         ).exists()
     selected = json.loads((root / "models" / "selected.json").read_text())
     assert selected["champion"] in CANDIDATES and (root / "models" / "champion" / "model.json").exists()
+    assert selected["promotion"]["promoted"] and selected["promotion"]["reason"] == "no version had the champion alias"
+    card = json.loads((root / "models" / "card.json").read_text())
+    assert card["candidate"] == selected["champion"] and card["version"] == selected["mlflow"]["version"]
+    assert (root / "models" / "model_card.md").read_text().startswith("# Model card: movie-reviews-sentiment version")
     serving = json.loads((root / "models" / "bento.json").read_text())
     assert (
         serving["model"].startswith("movie-reviews-sentiment:") and (root / "bento" / "sentiment.bento").stat().st_size
@@ -200,8 +204,10 @@ def test_same_pipeline_logs_to_a_tracking_server(reproduced, tracking_server: st
     experiment = client.get_experiment_by_name("movie-reviews-sentiment")
     runs = client.search_runs([experiment.experiment_id])
     roles = {r.info.run_name: r.data.tags["role"] for r in runs}
-    assert roles == {"pipeline": "pipeline"} | dict.fromkeys(CANDIDATES, "candidate")
-    assert all("test_accuracy" in r.data.metrics for r in runs if r.info.run_name != "pipeline")
+    assert roles == {"pipeline": "pipeline", "promotion": "promotion"} | dict.fromkeys(CANDIDATES, "candidate")
+    assert all("test_accuracy" in r.data.metrics for r in runs if r.info.run_name in CANDIDATES)
+    promotion = next(r for r in runs if r.info.run_name == "promotion")
+    assert promotion.data.tags["decision"] == "promoted" and "challenger_score" in promotion.data.metrics
     version = client.get_model_version_by_alias("movie-reviews-sentiment", "champion")
     mlflow.set_tracking_uri(tracking_server)
     try:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from pipeline.behaviour import TESTS
+from pipeline.model_card import LENGTH_BANDS
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,30 @@ def champion_table(root: Path = REPO) -> str:
     return "\n".join(lines)
 
 
+def card_table(root: Path = REPO) -> str:
+    """The served model's card at a glance: test accuracy per length band and source, each with its Wilson 95 %
+    interval, and where its limits are written down."""
+    card = read_json(root / "models" / "card.json")
+    metrics = card["metrics"]
+    lines = [
+        f"| `{card['name']}` version {card['version']} (`{card['candidate']}`) "
+        "| test reviews | accuracy | 95 % interval |",
+        "|---|---|---|---|",
+    ]
+    groups = [("all", metrics["test"]["accuracy"])]
+    bands = metrics["test_by_length"]  # in the card's own order: card.json's keys are sorted
+    groups += [(f"{band.replace('<=', '≤ ').replace('>', '> ')} tokens", bands[band]) for band, *_ in LENGTH_BANDS]
+    groups += [(f"source {source}", row) for source, row in metrics["test_by_source"].items()]
+    for where, row in groups:
+        if row["documents"]:
+            low, high = row["interval_95"]
+            figures = f"{percent(row['accuracy'])} % | {percent(low)}-{percent(high)} %"
+        else:
+            figures = f"{NO_FIGURE} | {NO_FIGURE}"
+        lines.append(f"| {where} | {row['documents']} | {figures} |")
+    return "\n".join(lines)
+
+
 BEHAVIOUR_COLUMNS = TESTS
 
 
@@ -155,7 +180,7 @@ def calibration_table(root: Path = REPO) -> str:
 
 # Which file holds which generated table.
 TABLES: dict[str, dict[str, Callable[[Path], str]]] = {
-    "README.md": {"champion-table": champion_table},
+    "README.md": {"champion-table": champion_table, "card-table": card_table},
     "docs/models.md": {
         "candidates-table": candidates_table,
         "behaviour-table": behaviour_table,

@@ -20,6 +20,7 @@ from tests.support.docs import (
     calibration_figures,
     candidate_figures,
     candidate_names,
+    card_table,
     champion,
     champion_rows,
     figure_in,
@@ -97,6 +98,10 @@ def test_readme_champion_table_is_the_selected_champion() -> None:
     written = [(cells[0], cells[1]) for cells in table_rows(block)]
     assert written == champion_rows(), "README's champion table: uv run python -m tests.support.docs"
     assert all(figure != NO_FIGURE for _, figure in written)
+
+
+def test_readme_card_table_is_the_served_models_card() -> None:
+    assert marked_block(read(README), "card-table") == card_table()
 
 
 def test_readme_confusion_matrix_is_the_champions() -> None:

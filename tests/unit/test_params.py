@@ -111,7 +111,7 @@ def run_bad(tmp_path: Path, caplog: pytest.LogCaptureFixture, section: str, chan
     command = {
         "prepare": ["prepare", "raw", "out", "data.json", "lengths.png"],
         "train": ["train", "nb", "prepared", "model", "cv.json"],
-        "select": ["select", "candidates", "metrics", "plots", "prepared", "champion", "selected.json"],
+        "select": "select candidates metrics plots raw prepared champion selected.json card.md card.json".split(),
     }[section]
     caplog.set_level(logging.INFO, logger="pipeline")
     assert main(["--params", str(path), *command]) == 1

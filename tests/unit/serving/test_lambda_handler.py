@@ -5,13 +5,17 @@ from __future__ import annotations
 import base64
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
 
+from pipeline.files import read_json
 from pipeline.model import create
 from pipeline.serving import lambda_handler
 from pipeline.serving.lambda_handler import handler
+from tests.conftest import train_tiny_champion
+from tests.support.card import write_card
 
 ORIGIN = "https://site.example"
 
@@ -229,3 +233,19 @@ def test_a_bad_setting_or_a_model_answering_nan_is_a_500_never_a_null_score(
     lambda_handler.champion.cache_clear()
     response = handler(http_v2("/predict", '{"text": "fine"}'))
     assert response["statusCode"] == 500 and "null" not in response["body"]
+
+
+def test_get_model_answers_the_cards_summary(tiny_champion: Path, tmp_path: Path) -> None:
+    assert handler(http_v2("/model", "", method="GET"))["statusCode"] == 404  # packaged before cards
+    trained = tmp_path / "trained"
+    card = write_card(trained, train_tiny_champion(trained, trained / "champion"), "seed_nb")["summary"]
+    shutil.copyfile(card, tiny_champion / "card.json")
+    for event in (http_v2("/model", "", method="GET"), rest_v1("/model", "", method="GET")):
+        answer = handler(event)
+        assert answer["statusCode"] == 200, answer
+        summary = json.loads(answer["body"])
+        assert summary["model"] == "movie-reviews-sentiment:abc123"  # the tag /predict answers with
+        assert summary["candidate"] == "seed_nb" and summary["data"]["sha256"] == read_json(card)["data"]["sha256"]
+        assert answer["headers"]["Access-Control-Allow-Origin"] == ORIGIN
+    (tiny_champion / "card.json").write_text("{not json")
+    assert handler(http_v2("/model", "", method="GET"))["statusCode"] == 500  # a broken package, logged
