@@ -116,7 +116,8 @@ def card_table(root: Path = REPO) -> str:
     card = read_json(root / "models" / "card.json")
     metrics = card["metrics"]
     lines = [
-        f"| `{card['name']}` version {card['version']} (`{card['candidate']}`) "
+        # No version number: it is the MLflow store's count, 1 in a fresh clone's store, more in a used one.
+        f"| `{card['name']}` champion (`{card['candidate']}`) "
         "| test reviews | accuracy | 95 % interval |",
         "|---|---|---|---|",
     ]

@@ -37,7 +37,7 @@ def test_a_failure_names_the_uri_without_its_password(
 def test_rollback_with_nothing_to_roll_back_is_one_line(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
     """Against the real sqlite store each test gets (tests/conftest.py), empty: exit 1 and the reason, one line."""
     params = tmp_path / "params.yaml"
-    params.write_text("select:\n  registered_model: nothing-here\n  experiment: nothing-here\n")
+    params.write_text("fetch: {}\nselect:\n  registered_model: nothing-here\n  experiment: nothing-here\n")
     assert cli.main(["--params", str(params), "rollback"]) == 1
     errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
     assert errors == [
