@@ -5,7 +5,7 @@ One pass over the corpus:
 1. count: each chunk is tokenized by the model's reference tokenizer and reduced to its distinct (document, n-gram)
    cells; per-label document counts of every n-gram are merged into one sorted table (NgramCounts). The chunk's
    tokens and cells are dropped before the next one is read.
-2. sample: a uniform reservoir sample of at most `sample_documents` texts is kept as the pass goes.
+2. sample: a stratified reservoir sample of about `sample_documents` texts is kept as the pass goes.
 Then:
 3. prune: min_document_count and max_features choose the columns from the counts, as the in-memory fit does;
 4. fit: naive Bayes and NBSVM's / NB-LR's log-count ratios come from the whole corpus's counts (ColumnSums); the
@@ -161,26 +161,46 @@ class NgramCounts:
 
 
 class Reservoir:
-    """A uniform sample of at most `size` (text, label) rows of a stream (Vitter's algorithm R), in stream order."""
+    """A uniform sample of at most `size` rows of a stream (Vitter's algorithm R), in stream order."""
+
+    def __init__(self, size: int, rng: random.Random) -> None:
+        self.size, self.rng = size, rng
+        self.rows: list[tuple[int, str]] = []
+        self.seen = 0
+
+    def offer(self, number: int, text: str) -> None:
+        if len(self.rows) < self.size:
+            self.rows.append((number, text))
+        else:
+            slot = self.rng.randrange(self.seen + 1)
+            if slot < self.size:
+                self.rows[slot] = (number, text)
+        self.seen += 1
+
+
+class StratifiedSample:
+    """A sample of at most `size` (text, label) rows of a stream with each label in its share of the stream: one
+    Reservoir per label (so at most `size` texts each while reading), cut to the labels' shares at the end; each
+    label keeps at least one row (one more than `size`, at worst), so the solvers always see both."""
 
     def __init__(self, size: int, seed: int) -> None:
-        self.size, self.rng = size, random.Random(seed)
-        self.rows: list[tuple[int, str, str]] = []
+        rng = random.Random(seed)
+        self.size = size
+        self.reservoirs = {label: Reservoir(size, rng) for label in LABELS}
         self.seen = 0
 
     def offer(self, texts: list[str], labels: list[str]) -> None:
         for text, label in zip(texts, labels, strict=True):
-            if len(self.rows) < self.size:
-                self.rows.append((self.seen, text, label))
-            else:
-                slot = self.rng.randrange(self.seen + 1)
-                if slot < self.size:
-                    self.rows[slot] = (self.seen, text, label)
+            self.reservoirs[label].offer(self.seen, text)
             self.seen += 1
 
     def sample(self) -> tuple[list[str], list[str]]:
-        ordered = sorted(self.rows)
-        return [text for _, text, _ in ordered], [label for _, _, label in ordered]
+        rows: list[tuple[int, str, str]] = []
+        for label, reservoir in self.reservoirs.items():
+            share = max(1, round(self.size * reservoir.seen / max(self.seen, 1))) if reservoir.seen else 0
+            rows += [(number, text, label) for number, text in reservoir.rows[:share]]  # a uniform sample's prefix
+        rows.sort()
+        return [text for _, text, _ in rows], [label for _, _, label in rows]
 
 
 def fit_streamed(
@@ -195,7 +215,7 @@ def fit_streamed(
     if model.features.weighting != "binary":
         raise PipelineError(f"a streamed fit counts presence: {model.kind} needs weighting binary")
     counts = NgramCounts(model.features, settings.max_counted_ngrams)
-    reservoir = Reservoir(settings.sample_documents, settings.seed)
+    reservoir = StratifiedSample(settings.sample_documents, settings.seed)
     held_texts: list[str] = []
     held_labels: list[str] = []
     progress = Progress(f"{model.kind}: counting n-grams", total_bytes, log)
