@@ -1,0 +1,146 @@
+"""Training the champion at scale: train.mode streaming on 10k / 100k / 1M sentence-sampled reviews, beside the
+in-memory fit on the same rows.
+
+Run after `dvc repro` (it reads data/prepared and params.yaml's champion):
+    NLTK_DATA=... uv run python benchmarks/train_scale.py [--sizes 10000 100000 1000000] [--compare-at 10000]
+
+Corpora are pipeline.corpus.synthetic's: whole sentences of the training split resampled per label (real lengths and
+n-gram statistics), written once as JSONL parts under build/bench/train/ and reused. Each fit runs in a child process
+of its own, so its peak RSS (VmHWM), wall time and CPU seconds (user + system, of the child alone: this machine is
+shared, so CPU time is the steadier figure) are one fit's. Every fit uses the holdout protocol (train.holdout): the
+same validation rows for each mode, because a row's fate depends on its number alone. At --compare-at documents the
+in-memory fit (today's, liblinear on the whole matrix) and a streamed fit whose solvers see a sample smaller than
+the corpus are measured too, for the accuracy each costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAMPION = "ensemble_bigram_negation_tail"
+
+
+def peak_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child(job: dict[str, Any]) -> dict[str, Any]:
+    """One fit, as the train stage's holdout protocol runs it; its costs and validation scores."""
+    import logging
+
+    sys.path.insert(0, str(ROOT))
+    from pipeline.params import load_section
+    from pipeline.stages.train import TrainParams, candidate, train_holdout
+
+    logging.basicConfig(level=logging.INFO, format="    %(message)s", stream=sys.stderr)
+    params = load_section(TrainParams, "train", ROOT / "params.yaml")
+    streaming = params.streaming.model_dump() | job.get("streaming", {})
+    p = TrainParams.model_validate(
+        params.model_dump() | {"mode": job["mode"], "protocol": "holdout", "corpus_cv_folds": 0, "streaming": streaming}
+    )
+    kind, options = candidate(p, job["candidate"])
+    started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+    model, cv = train_holdout(p, job["candidate"], kind, options, Path(job["corpus"]))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "mode": job["mode"],
+        "sample_documents": streaming["sample_documents"],
+        "wall_s": time.perf_counter() - started,
+        "cpu_s": (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime),
+        "peak_mib": peak_mib(),
+        "validation_accuracy": cv["accuracy"],
+        "validation_roc_auc": cv["roc_auc"],
+        "validation_documents": cv["documents"],
+        "columns": len(model.table.keys),  # type: ignore[attr-defined]
+    }
+
+
+def run_child(job: dict[str, Any]) -> dict[str, Any]:
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-P", __file__, "--child", json.dumps(job)], stdout=subprocess.PIPE, env=env, check=False
+    )  # stderr passes through: the fit's progress lines
+    if done.returncode != 0:
+        raise SystemExit(f"child {job} failed")
+    return json.loads(done.stdout.decode().strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
+    cli.add_argument("--compare-at", type=int, default=10_000, help="size at which the in-memory fit is measured too")
+    cli.add_argument("--small-sample", type=int, default=5_000, help="a streamed fit's sample smaller than the corpus")
+    cli.add_argument("--candidate", default=CHAMPION)
+    cli.add_argument("--prepared", type=Path, default=ROOT / "data" / "prepared")
+    cli.add_argument("--work", type=Path, default=ROOT / "build" / "bench" / "train")
+    cli.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "train_scale.json")
+    cli.add_argument("--child", help=argparse.SUPPRESS)
+    args = cli.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))), flush=True)
+        return 0
+
+    sys.path.insert(0, str(ROOT))
+    from pipeline.corpus.splits import read_split
+    from pipeline.corpus.synthetic import jsonl_corpus
+
+    split = read_split(args.prepared / "train.jsonl")
+    results: dict[str, Any] = {"cores": os.cpu_count(), "candidate": args.candidate, "sizes": {}}
+    for size in args.sizes:
+        started = time.perf_counter()
+        corpus = jsonl_corpus(split, size, args.work / f"corpus-{size}")
+        megabytes = sum(part.stat().st_size for part in corpus.glob("*.jsonl")) / 1e6
+        print(f"corpus {size:,}: {megabytes:,.0f} MB in {corpus} ({time.perf_counter() - started:.0f} s)", flush=True)
+        job = {"candidate": args.candidate, "corpus": str(corpus)}
+        runs = [run_child({**job, "mode": "streaming"})]
+        if size == args.compare_at:
+            first_part = str(sorted(corpus.glob("*.jsonl"))[0])  # one part holds every row up to 100k
+            runs.append(run_child({**job, "mode": "streaming", "streaming": {"sample_documents": args.small_sample}}))
+            runs.append(run_child({**job, "mode": "memory", "corpus": first_part}))
+        results["sizes"][str(size)] = {"corpus_mb": megabytes, "runs": runs}
+        for run in runs:
+            print(
+                f"  {size:>9,} {run['mode']:<9} sample {run['sample_documents']:>6,}: wall {run['wall_s']:7.1f} s, "
+                f"CPU {run['cpu_s']:7.1f} s, peak RSS {run['peak_mib']:6.0f} MiB, {run['columns']:>9,} columns, "
+                f"validation accuracy {100 * run['validation_accuracy']:.2f} % on {run['validation_documents']:,}",
+                flush=True,
+            )
+    streamed = [(int(size), entry["runs"][0]) for size, entry in results["sizes"].items()]
+    for (small, a), (large, b) in zip(streamed, streamed[1:], strict=False):
+        growth = {key: b[key] / a[key] for key in ("wall_s", "cpu_s", "peak_mib")}
+        results.setdefault("growth", {})[f"{small}->{large}"] = growth
+        print(
+            f"  {small:,} -> {large:,} ({large / small:.0f}x documents): wall {growth['wall_s']:.1f}x, "
+            f"CPU {growth['cpu_s']:.1f}x, peak RSS {growth['peak_mib']:.1f}x"
+        )
+    if str(args.compare_at) in results["sizes"]:
+        runs = results["sizes"][str(args.compare_at)]["runs"]
+        memory = next(run for run in runs if run["mode"] == "memory")
+        for run in runs:
+            if run is not memory:
+                points = 100 * (run["validation_accuracy"] - memory["validation_accuracy"])
+                print(
+                    f"  at {args.compare_at:,}: streaming (sample {run['sample_documents']:,}) - in-memory = "
+                    f"{points:+.2f} accuracy points; CPU {run['cpu_s'] / memory['cpu_s']:.2f}x, "
+                    f"peak RSS {run['peak_mib'] / memory['peak_mib']:.2f}x"
+                )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
