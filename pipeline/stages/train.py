@@ -57,7 +57,7 @@ class StreamingParams(Params):
     # The caps that bound a streamed fit's memory (pipeline/model/linear/streaming.py).
     chunk_documents: int = Field(default=2_000, ge=1)
     max_counted_ngrams: int = Field(default=10_000_000, ge=1_000)
-    sample_documents: int = Field(default=50_000, ge=4)
+    sample_documents: int = Field(default=20_000, ge=4)
 
 
 class TrainParams(Params):

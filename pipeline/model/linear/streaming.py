@@ -26,6 +26,7 @@ import logging
 import random
 from collections.abc import Callable, Iterable
 from itertools import chain
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class StreamingSettings:
 
     chunk_documents: int = 2_000  # texts tokenized and counted at a time
     max_counted_ngrams: int = 10_000_000  # distinct n-grams counted before the rarest are dropped (16 bytes each)
-    sample_documents: int = 50_000  # texts the solvers fit on, a uniform sample of the corpus
+    sample_documents: int = 20_000  # texts the solvers fit on, a stratified sample of the corpus
     seed: int = 0  # of the sample
 
 
@@ -203,6 +204,15 @@ class StratifiedSample:
         return [text for _, text, _ in rows], [label for _, _, label in rows]
 
 
+def sample_matrix(training: TrainingVocabulary, texts: list[str], chunk_documents: int) -> Any:
+    """training.matrix(texts), made chunk_documents at a time: the n-gram temporaries of a whole 50k-review sample
+    would take ~10x the matrix itself."""
+    from scipy import sparse
+
+    parts = [training.matrix(texts[start : start + chunk_documents]) for start in range(0, len(texts), chunk_documents)]
+    return sparse.vstack(parts, format="csr")
+
+
 def fit_streamed(
     model: NgramLinearModel,
     chunks: Iterable[Chunk],
@@ -250,6 +260,8 @@ def fit_streamed(
         f"approximate: n-grams in at most {pruned} documents were dropped at times" if pruned else "exact counts",
         len(sample_texts),
     )  # fmt: skip
-    matrix = training.matrix(sample_texts)
+    matrix = sample_matrix(training, sample_texts, settings.chunk_documents)
+    del sample_texts
+    log.info("%s: fitting on the sample's %d x %d matrix (%d cells)", model.kind, *matrix.shape, matrix.nnz)
     model.fit_counted(training, sums, matrix, sample_labels)
     return model, held_texts, held_labels
