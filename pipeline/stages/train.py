@@ -58,6 +58,7 @@ class StreamingParams(Params):
     chunk_documents: int = Field(default=2_000, ge=1)
     max_counted_ngrams: int = Field(default=10_000_000, ge=1_000)
     sample_documents: int = Field(default=20_000, ge=4)
+    processes: int = Field(default=1, ge=1)
 
 
 class TrainParams(Params):

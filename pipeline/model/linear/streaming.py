@@ -21,8 +21,10 @@ happened. With a corpus of up to ~100k reviews it does not (docs/models.md has t
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
+import multiprocessing
 import random
 from collections.abc import Callable, Iterable
 from itertools import chain
@@ -53,7 +55,53 @@ class StreamingSettings:
     chunk_documents: int = 2_000  # texts tokenized and counted at a time
     max_counted_ngrams: int = 10_000_000  # distinct n-grams counted before the rarest are dropped (16 bytes each)
     sample_documents: int = 20_000  # texts the solvers fit on, a stratified sample of the corpus
+    processes: int = 1  # counting processes: each tokenizes and counts whole chunks
     seed: int = 0  # of the sample
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkCounts:
+    """One chunk's n-grams, keyed by FIXED_BASE with token ids of its own (tokens[i] is id i + 1), and their
+    per-label document counts: all a counting process sends back, so chunks can be counted in parallel."""
+
+    tokens: list[str]
+    keys: np.ndarray
+    counts: np.ndarray  # (n-gram, label) document counts, int32
+    documents: np.ndarray  # per label
+
+
+def count_chunk(
+    tokenizer: Callable[[str], list[str]], ngram_range: tuple[int, int], texts: list[str], positive: np.ndarray
+) -> ChunkCounts:
+    """Tokenize `texts` and count each n-gram once per document, per label."""
+    token_ids = GrowingIds()
+    tokens = [tokenizer(text) for text in texts]
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    flat = np.fromiter(map(token_ids.__getitem__, chain.from_iterable(tokens)), np.int64, int(lengths.sum()))
+    del tokens
+    base = FIXED_BASE[ngram_range[1]]
+    if len(token_ids) >= base:
+        raise PipelineError(f"more than {base - 1:,} distinct tokens in one chunk: lower chunk_documents")
+    keys, owners = ngram_keys(flat, np.repeat(np.arange(len(texts)), lengths), base, ngram_range)
+    unique, position = np.unique(keys, return_inverse=True)
+    owners, columns = distinct_cells(owners, position, np.empty(len(unique), dtype=np.int64))
+    label = positive[owners]
+    counts = np.stack([np.bincount(columns[label == value], minlength=len(unique)) for value in (0, 1)], axis=1)
+    return ChunkCounts(list(token_ids), unique, counts.astype(np.int32), np.bincount(positive, minlength=2))
+
+
+# A counting process's tokenizer, built once by its initializer (a closure does not pickle).
+_worker: tuple[Callable[[str], list[str]], tuple[int, int]] | None = None
+
+
+def _start_worker(features: NgramFeatures) -> None:
+    global _worker  # noqa: PLW0603 (one per worker process, set once)
+    _worker = (features.tokenizer(), features.ngram_range)
+
+
+def _count_in_worker(texts: list[str], positive: np.ndarray) -> ChunkCounts:
+    assert _worker is not None, "the pool's initializer sets the tokenizer"
+    return count_chunk(*_worker, texts, positive)
 
 
 class NgramCounts:
@@ -76,21 +124,22 @@ class NgramCounts:
 
     def add(self, texts: list[str], positive: np.ndarray) -> None:
         """Count the n-grams of `texts` (positive[i] is 1 where texts[i] is positive) once per document."""
-        tokens = [self._tokens(text) for text in texts]
-        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-        flat = np.fromiter(map(self.token_ids.__getitem__, chain.from_iterable(tokens)), np.int64, int(lengths.sum()))
-        del tokens
+        self.add_counted(count_chunk(self._tokens, self.features.ngram_range, texts, positive))
+
+    def add_counted(self, chunk: ChunkCounts) -> None:
+        """Add one chunk's count_chunk(): its token ids, local to it, become this table's, numbered in order of
+        first appearance as if every chunk had been tokenized here, in turn."""
+        ids = np.fromiter(map(self.token_ids.__getitem__, chunk.tokens), np.int64, len(chunk.tokens))
         if len(self.token_ids) >= self.base:
             raise PipelineError(f"more than {self.base - 1:,} distinct tokens: too many for streamed n-gram keys")
-        keys, owners = ngram_keys(flat, np.repeat(np.arange(len(texts)), lengths), self.base, self.features.ngram_range)
-        unique, position = np.unique(keys, return_inverse=True)
-        owners, columns = distinct_cells(owners, position, np.empty(len(unique), dtype=np.int64))
-        label = positive[owners]
-        counts = np.stack(
-            [np.bincount(columns[label == value], minlength=len(unique)) for value in (0, 1)], axis=1
-        ).astype(np.int32)
-        self.pending.append((unique, counts))
-        self.documents += np.bincount(positive, minlength=2)
+        mapping = np.concatenate([[0], ids])
+        keys, rest, place = np.zeros(len(chunk.keys), dtype=np.int64), chunk.keys.copy(), 1
+        while rest.any():
+            keys += mapping[rest % self.base] * place
+            rest //= self.base
+            place *= self.base
+        self.pending.append((keys, chunk.counts))
+        self.documents += chunk.documents
         if sum(len(keys) for keys, _ in self.pending) >= max(len(self.keys), 1_000_000):
             self.merge()
 
@@ -204,6 +253,44 @@ class StratifiedSample:
         return [text for _, text, _ in rows], [label for _, _, label in rows]
 
 
+class Counting:
+    """Chunks counted in this process, or by `processes` worker processes with at most two chunks each in flight (so
+    memory stays bounded however fast the corpus is read), their results added in submission order."""
+
+    def __init__(self, counts: NgramCounts, processes: int) -> None:
+        self.counts = counts
+        self.pool = None
+        self.waiting: collections.deque[Any] = collections.deque()
+        self.limit = 2 * processes
+        if processes > 1:
+            context = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
+            self.pool = context.Pool(processes, initializer=_start_worker, initargs=(counts.features,))
+
+    def submit(self, texts: list[str], positive: np.ndarray) -> None:
+        if self.pool is None:
+            self.counts.add(texts, positive)
+            return
+        self.waiting.append(self.pool.apply_async(_count_in_worker, (texts, positive)))
+        while len(self.waiting) >= self.limit:
+            self.counts.add_counted(self.waiting.popleft().get())
+
+    def finish(self) -> None:
+        while self.waiting:
+            self.counts.add_counted(self.waiting.popleft().get())
+
+    def __enter__(self) -> Counting:
+        return self
+
+    def __exit__(self, *failure: object) -> None:
+        """Workers end with the pass; on a bad row (or any error) at once, their chunks dropped."""
+        if self.pool is not None:
+            if failure[0] is None:
+                self.pool.close()
+            else:
+                self.pool.terminate()
+            self.pool.join()
+
+
 def sample_matrix(training: TrainingVocabulary, texts: list[str], chunk_documents: int) -> Any:
     """training.matrix(texts), made chunk_documents at a time: the n-gram temporaries of a whole 50k-review sample
     would take ~10x the matrix itself."""
@@ -225,27 +312,29 @@ def fit_streamed(
     if model.features.weighting != "binary":
         raise PipelineError(f"a streamed fit counts presence: {model.kind} needs weighting binary")
     counts = NgramCounts(model.features, settings.max_counted_ngrams)
-    reservoir = StratifiedSample(settings.sample_documents, settings.seed)
-    held_texts: list[str] = []
-    held_labels: list[str] = []
-    progress = Progress(f"{model.kind}: counting n-grams", total_bytes, log)
-    done = 0
-    for number, chunk in enumerate(chunks, start=1):
-        texts, labels = chunk.texts, chunk.labels
-        if held_out is not None:
-            mask = held_out(chunk)
-            held_texts += [text for text, held in zip(texts, mask, strict=True) if held]
-            held_labels += [label for label, held in zip(labels, mask, strict=True) if held]
-            texts = [text for text, held in zip(texts, mask, strict=True) if not held]
-            labels = [label for label, held in zip(labels, mask, strict=True) if not held]
-        if texts:
-            counts.add(texts, np.array([label == LABELS[1] for label in labels], dtype=np.int64))
-            reservoir.offer(texts, labels)
-        done += len(texts)
-        progress.update(
-            chunk.bytes_read, f"{done:,} documents counted ({len(held_texts):,} held out), {number} chunks, "
-            f"{len(counts.keys):,} n-grams in the table",
-        )  # fmt: skip
+    with Counting(counts, settings.processes) as counting:
+        reservoir = StratifiedSample(settings.sample_documents, settings.seed)
+        held_texts: list[str] = []
+        held_labels: list[str] = []
+        progress = Progress(f"{model.kind}: counting n-grams", total_bytes, log)
+        done = 0
+        for number, chunk in enumerate(chunks, start=1):
+            texts, labels = chunk.texts, chunk.labels
+            if held_out is not None:
+                mask = held_out(chunk)
+                held_texts += [text for text, held in zip(texts, mask, strict=True) if held]
+                held_labels += [label for label, held in zip(labels, mask, strict=True) if held]
+                texts = [text for text, held in zip(texts, mask, strict=True) if not held]
+                labels = [label for label, held in zip(labels, mask, strict=True) if not held]
+            if texts:
+                counting.submit(texts, np.array([label == LABELS[1] for label in labels], dtype=np.int64))
+                reservoir.offer(texts, labels)
+            done += len(texts)
+            progress.update(
+                chunk.bytes_read, f"{done:,} documents counted ({len(held_texts):,} held out), {number} chunks, "
+                f"{len(counts.keys):,} n-grams in the table",
+            )  # fmt: skip
+        counting.finish()
     progress.update(total_bytes, f"{done:,} documents counted in all", final=True)
     if min(counts.documents) == 0:
         raise PipelineError(f"the training rows ({done:,}) hold one label only; a classifier needs both")

@@ -204,8 +204,9 @@ def test_a_bad_row_of_a_streamed_corpus_is_named_and_nothing_is_written(
 def test_a_streamed_corpus_of_one_label_is_named_with_its_row_count(prepared: Path, tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (prepared / "train.jsonl").read_text().splitlines()]
     write_jsonl(prepared / "train.jsonl", [row for row in rows if row["label"] == "positive"])
+    two_processes = changed(holdout("streaming"), streaming={"processes": 2, "chunk_documents": 3})
     with pytest.raises(PipelineError, match=r"train.jsonl: all 10 rows are positive; a classifier needs both"):
-        train(holdout("streaming"), "ensemble_negation_tail", prepared, tmp_path / "model", tmp_path / "cv.json")
+        train(two_processes, "ensemble_negation_tail", prepared, tmp_path / "model", tmp_path / "cv.json")
     assert not (tmp_path / "model").exists() and not (tmp_path / "cv.json").exists()
 
 

@@ -49,6 +49,15 @@ def test_a_streamed_fit_with_nothing_capped_is_the_in_memory_fit(kind: str, prep
     assert np.allclose(fitted.scores(test.texts), in_memory.scores(test.texts), rtol=1e-9, atol=1e-12)
 
 
+def test_chunks_counted_by_worker_processes_give_the_same_model(prepared: Path) -> None:
+    corpus = prepared / "train.jsonl"
+    serial = streamed("linear_ensemble", CHAMPION, corpus)
+    parallel = streamed("linear_ensemble", CHAMPION, corpus, processes=2)  # 7 chunks of 3 over 2 processes
+    assert parallel.table.vocabulary() == serial.table.vocabulary()
+    texts = read_split(prepared / "test.jsonl").texts
+    assert np.array_equal(parallel.scores(texts), serial.scores(texts))
+
+
 def test_count_based_parts_read_the_whole_corpus_when_the_sample_is_capped(prepared: Path) -> None:
     corpus = prepared / "train.jsonl"
     split = read_split(corpus)
