@@ -234,9 +234,9 @@ class StratifiedSample:
     label keeps at least one row (one more than `size`, at worst), so the solvers always see both."""
 
     def __init__(self, size: int, seed: int) -> None:
-        rng = random.Random(seed)
+        self.rng = random.Random(seed)
         self.size = size
-        self.reservoirs = {label: Reservoir(size, rng) for label in LABELS}
+        self.reservoirs = {label: Reservoir(size, self.rng) for label in LABELS}
         self.seen = 0
 
     def offer(self, texts: list[str], labels: list[str]) -> None:
@@ -248,7 +248,9 @@ class StratifiedSample:
         rows: list[tuple[int, str, str]] = []
         for label, reservoir in self.reservoirs.items():
             share = max(1, round(self.size * reservoir.seen / max(self.seen, 1))) if reservoir.seen else 0
-            rows += [(number, text, label) for number, text in reservoir.rows[:share]]  # a uniform sample's prefix
+            # A random subset: a reservoir's slots are not exchangeable (slot i starts with row i), so a prefix is not.
+            kept = self.rng.sample(reservoir.rows, min(share, len(reservoir.rows)))
+            rows += [(number, text, label) for number, text in kept]
         rows.sort()
         return [text for _, text, _ in rows], [label for _, _, label in rows]
 
@@ -332,7 +334,7 @@ def fit_streamed(
             done += len(texts)
             progress.update(
                 chunk.bytes_read, f"{done:,} documents counted ({len(held_texts):,} held out), {number} chunks, "
-                f"{len(counts.keys):,} n-grams in the table",
+                f"{len(counts.keys):,} distinct n-grams at the last merge",
             )  # fmt: skip
         counting.finish()
     progress.update(total_bytes, f"{done:,} documents counted in all", final=True)

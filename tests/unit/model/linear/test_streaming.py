@@ -111,6 +111,11 @@ def test_the_sample_is_uniform_in_stream_order_with_each_label_in_its_share() ->
         picked[[int(text) for text in texts]] += 1
     # Each row is kept with probability 20/1000: the first and the last hundred rows alike (4,000 picks in all).
     assert 320 <= picked[:100].sum() <= 480 and 320 <= picked[-100:].sum() <= 480
+    # A corpus under twice the size: each label's reservoir holds all its rows, and the cut must not keep the first.
+    half = StratifiedSample(500, 0)
+    half.offer([str(i) for i in range(1_000)], ["positive" if i % 2 else "negative" for i in range(1_000)])
+    kept = [int(text) for text in half.sample()[0]]
+    assert len(kept) == 500 and 30 <= sum(i >= 900 for i in kept) <= 70  # the last 100 rows' share: ~50
     one_each = StratifiedSample(2, 0)
     one_each.offer(["a"] * 99 + ["b"], ["positive"] * 99 + ["negative"])
     assert one_each.sample()[1].count("negative") == 1  # a label of 1 % keeps a row: the solvers need both
