@@ -1,8 +1,8 @@
 """Batch scoring throughput: `sentiment score` on Spark in local[2], beside the same model in-process, same machine.
 
-Corpora of 10k, 100k and 1M reviews are built by sampling whole sentences of the training split per label, each
-document taking the sentence count of a random real review of its label (real lengths, ~700 words, and real
-n-gram statistics), written as Parquet, 100k rows per file in row groups of 50k (~128 MB). For each size:
+Corpora of 10k, 100k and 1M reviews are built by sampling whole sentences of the training split per label
+(pipeline/corpus/synthetic.py: real lengths, ~700 words, and real n-gram statistics), written as Parquet, 100k
+rows per file in row groups of 50k (~128 MB). For each size:
 - in-process: the champion's label_scores (what the Spark workers call) over batches of 5,000 texts already in
   memory, in one process and in two (one per core: the ceiling of these 2 cores), on a sample of the corpus;
 - Spark: the whole `sentiment score CORPUS OUT --master local[2]` command (JVM start, Parquet in, Arrow to the
@@ -19,7 +19,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import pyarrow.parquet as pq
 
 from pipeline.batch.udf import label_scores
 from pipeline.corpus.splits import read_split
+from pipeline.corpus.synthetic import sentence_sampled
 from pipeline.model import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,28 +47,18 @@ TARGET = 0.7  # the issue's: Spark in local[2] at 1M reviews >= 0.7x the in-proc
 
 
 def build_corpus(size: int, folder: Path, prepared: Path, seed: int = 0) -> Path:
-    """Sentence-sampled reviews as Parquet (id, text); reused when already built for this size and seed."""
+    """Sentence-sampled reviews (pipeline.corpus.synthetic) as Parquet (id, text); reused when already built."""
     marker = folder / f"_BUILT_{size}_{seed}_{ROWS_PER_GROUP}"
     if marker.exists():
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    rng = random.Random(seed)
-    train = read_split(prepared / "train.jsonl")
-    sentences: dict[str, list[str]] = {}
-    lengths: dict[str, list[int]] = {}
-    for text, label in zip(train.texts, train.labels, strict=True):
-        lines = [line for line in text.split("\n") if line.strip()]
-        sentences.setdefault(label, []).extend(lines)
-        lengths.setdefault(label, []).append(len(lines))
-    labels = sorted(sentences)
+    rows = sentence_sampled(read_split(prepared / "train.jsonl"), size, seed)
     for start in range(0, size, ROWS_PER_FILE):
         count = min(ROWS_PER_FILE, size - start)
         ids, texts = [], []
-        for number in range(start, start + count):
-            label = labels[number % len(labels)]
-            pool = sentences[label]
-            texts.append("\n".join(rng.choices(pool, k=rng.choice(lengths[label]))))
+        for number, text, _ in (next(rows) for _ in range(count)):
+            texts.append(text)
             ids.append(f"r{number:07d}")
         name = f"part-{start // ROWS_PER_FILE:05d}.parquet"
         pq.write_table(pa.table({"id": ids, "text": texts}), folder / name, row_group_size=ROWS_PER_GROUP)

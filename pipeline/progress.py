@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -24,6 +25,43 @@ def logged(items: Iterable[T], total: int, what: str, logger: logging.Logger) ->
         done += 1
         if done % step == 0 or done == total:
             logger.info("%s: %d/%d", what, done, total)
+
+
+class Progress:
+    """Log lines for work measured in units of a known total (bytes of a corpus, say): what is done, and when the
+    rest should be, at most one line every `every_s` seconds, so a long fit says where it is without flooding logs.
+
+    The estimate assumes the rest goes at the average rate so far, which holds for a stream of similar chunks.
+    """
+
+    def __init__(self, what: str, total: float, logger: logging.Logger, every_s: float = 10.0) -> None:
+        self.what, self.total, self.logger, self.every_s = what, total, logger, every_s
+        self.started = self.last = time.monotonic()
+
+    def update(self, done: float, detail: str, *, final: bool = False) -> None:
+        """`done` units of `total`; `detail` says what they are ("120,000 documents counted, 24 chunks")."""
+        now = time.monotonic()
+        if not final and now - self.last < self.every_s:
+            return
+        self.last = now
+        elapsed = now - self.started
+        share = min(done / self.total, 1.0) if self.total > 0 else 1.0
+        left = elapsed * (1 - share) / share if share > 0 else float("nan")
+        self.logger.info(
+            "%s: %s, %.0f%% in %s, about %s left", self.what, detail, 100 * share, duration(elapsed), duration(left)
+        )
+
+
+def duration(seconds: float) -> str:
+    """A short human duration: 42s, 3m05s, 1h02m; "?" when not known."""
+    if seconds != seconds:  # NaN: nothing done yet to estimate from
+        return "?"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 def mask_uri_secrets(text: str) -> str:

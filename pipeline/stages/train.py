@@ -10,19 +10,21 @@ import dataclasses
 import logging
 import statistics
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
 
 import numpy as np
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from sklearn.model_selection import StratifiedKFold
 
 from pipeline.corpus import nltk_data
 from pipeline.corpus.splits import read_split
+from pipeline.corpus.stream import Chunk, chunks, corpus_bytes
 from pipeline.errors import PipelineError
 from pipeline.files import staged, write_json
-from pipeline.labels import LABELS
+from pipeline.labels import LABELS, check_training_labels
 from pipeline.metrics import CV_KEYS, PROBABILITY_CLIP, calibration_scores, classification_scores, sigmoid
 from pipeline.model import MODELS, NgramLinearModel, ScoringModel, SentimentModel, create
+from pipeline.model.linear.streaming import StreamingSettings, fit_streamed
 from pipeline.model.ngrams.vocabulary import TokenizedTexts
 from pipeline.params import Params
 
@@ -44,10 +46,33 @@ class CandidateSpec(Params):
         return kind
 
 
+class HoldoutParams(Params):
+    # Each training row is held out with this probability (a hash of its row number and cv_seed, so the same rows
+    # whatever the chunking), until max_documents are: the validation rows select scores the candidate on.
+    fraction: float = Field(default=0.1, gt=0, lt=1)
+    max_documents: int = Field(default=20_000, ge=4)
+
+
+class StreamingParams(Params):
+    # The caps that bound a streamed fit's memory (pipeline/model/linear/streaming.py).
+    chunk_documents: int = Field(default=2_000, ge=1)
+    max_counted_ngrams: int = Field(default=10_000_000, ge=1_000)
+    sample_documents: int = Field(default=20_000, ge=4)
+    processes: int = Field(default=1, ge=1)
+
+
 class TrainParams(Params):
-    # Selection data: k-fold CV on the train split, so choosing a winner never sees the test split.
+    # memory: the corpus and its n-gram matrix in memory (any kind, any protocol); streaming: the corpus read in
+    # chunks, memory bounded by the vocabulary and the caps of `streaming` (n-gram linear kinds, binary weighting,
+    # protocol holdout).
+    mode: Literal["memory", "streaming"] = "memory"
+    # Selection data from the train split only, so choosing a winner never sees the test split: kfold, cv_folds
+    # fits and their held-out scores; holdout, one fit on all but a validation part, scored on it.
+    protocol: Literal["kfold", "holdout"] = "kfold"
     cv_folds: int = Field(default=5, ge=2)
     cv_seed: int = 42
+    holdout: HoldoutParams = Field(default_factory=HoldoutParams)
+    streaming: StreamingParams = Field(default_factory=StreamingParams)
     # For comparison with published results only: stratified k-fold CV over the whole corpus (train +
     # test splits), written under "corpus_cv" in cv.json. It sees the test split, so select never
     # reads it (select.metric must be a top-level CV score). 0 skips it.
@@ -56,6 +81,12 @@ class TrainParams(Params):
     # scores of the train-split CV, so its probabilities mean something. Labels and metrics do not change.
     calibrate_scores: bool = True
     candidates: dict[str, CandidateSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _streaming_needs_holdout(self) -> Self:
+        if self.mode == "streaming" and (self.protocol != "holdout" or self.corpus_cv_folds):
+            raise ValueError("mode streaming reads the corpus once: set protocol holdout and corpus_cv_folds 0")
+        return self
 
     @field_validator("corpus_cv_folds")
     @classmethod
@@ -120,13 +151,45 @@ class Fits:
     def held_out(self, fit_rows: np.ndarray, held_rows: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
         """One fold: the scores on `held_rows` of a model fitted on `fit_rows`, and their log-odds of positive."""
         model = self.model(fit_rows)
-        held = [self.texts[i] for i in held_rows]
-        probabilities = model.predict_proba(held)
-        scores = classification_scores([self.labels[i] for i in held_rows], probabilities)
-        if isinstance(model, ScoringModel):  # a linear model's own log-odds: no 0/1 rounding to clip
-            return scores, model.scores(held)
-        positive = np.clip([p[LABELS[1]] for p in probabilities], PROBABILITY_CLIP, 1 - PROBABILITY_CLIP)
-        return scores, np.log(positive) - np.log1p(-positive)
+        return validation_scores(model, [self.texts[i] for i in held_rows], [self.labels[i] for i in held_rows])
+
+
+def validation_scores(model: SentimentModel, texts: list[str], labels: list[str]) -> tuple[dict[str, Any], np.ndarray]:
+    """`model`'s scores on texts it was not fitted on, and their log-odds of positive (for calibration)."""
+    probabilities = model.predict_proba(texts)
+    scores = classification_scores(labels, probabilities)
+    if isinstance(model, ScoringModel):  # a linear model's own log-odds: no 0/1 rounding to clip
+        return scores, model.scores(texts)
+    positive = np.clip([p[LABELS[1]] for p in probabilities], PROBABILITY_CLIP, 1 - PROBABILITY_CLIP)
+    return scores, np.log(positive) - np.log1p(-positive)
+
+
+def held_out_rows(rows: np.ndarray, seed: int, fraction: float) -> np.ndarray:
+    """Whether each row number is drawn for validation: a splitmix64 hash of (seed, row) below `fraction`, so a row's
+    fate depends on its number alone, not on how the corpus is chunked or which mode reads it."""
+    with np.errstate(over="ignore"):
+        x = rows.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) / 2.0**53 < fraction
+
+
+class Holdout:
+    """The validation rows of a corpus read in order: held_out_rows() until `max_documents` are taken."""
+
+    def __init__(self, p: HoldoutParams, seed: int) -> None:
+        self.p, self.seed, self.taken = p, seed, 0
+
+    def __call__(self, chunk: Chunk) -> np.ndarray:
+        return self.rows(chunk.first, len(chunk.texts))
+
+    def rows(self, first: int, count: int) -> np.ndarray:
+        drawn = held_out_rows(np.arange(first, first + count), self.seed, self.p.fraction)
+        room = self.p.max_documents - self.taken
+        drawn[np.flatnonzero(drawn)[room:]] = False
+        self.taken += int(drawn.sum())
+        return drawn
 
 
 def stratified_folds(labels: list[str], folds: int, seed: int, setting: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -193,9 +256,70 @@ def cross_fitted_calibration(
     return calibration_scores(labels, sigmoid(served)) | {"unscaled": unscaled}
 
 
+def holdout_report(
+    model: SentimentModel, texts: list[str], labels: list[str], p: TrainParams, name: str
+) -> dict[str, Any]:
+    """cv.json of the holdout protocol: the validation scores where k-fold CV puts its means (a spread of 0: one
+    split), and calibration cross-fitted over two halves of the validation rows; scales `model` as k-fold does."""
+    if len(set(labels)) < len(LABELS) or min(labels.count(label) for label in LABELS) < 2:
+        raise PipelineError(
+            f"candidate {name}: the {len(labels)} validation rows need 2 of each label; raise train.holdout.fraction"
+        )
+    scores, log_odds = validation_scores(model, texts, labels)
+    cv: dict[str, Any] = {"protocol": "holdout", "documents": len(texts), "folds": 1}
+    for key in CV_KEYS:
+        cv[key], cv[f"{key}_std"] = scores[key], 0.0
+    scaled = p.calibrate_scores and isinstance(model, ScoringModel)
+    halves = stratified_folds(labels, 2, p.cv_seed, "validation halves")
+    cv["calibration"] = cross_fitted_calibration(halves, log_odds, labels, scaled)
+    if scaled and isinstance(model, ScoringModel):
+        cv["score_scale"] = score_scale(log_odds, labels)
+        model.rescale(cv["score_scale"])
+    return cv
+
+
+def train_holdout(
+    p: TrainParams, name: str, kind: str, options: dict[str, Any], corpus: Path
+) -> tuple[SentimentModel, dict[str, Any]]:
+    """The holdout protocol: one fit on the training rows that are not held out, scored on those that are."""
+    holdout = Holdout(p.holdout, p.cv_seed)
+    model = create(kind, options)
+    if p.mode == "streaming":
+        if not isinstance(model, NgramLinearModel):
+            raise PipelineError(f"candidate {name}: mode streaming fits n-gram linear kinds only, not {kind}")
+        settings = StreamingSettings(**p.streaming.model_dump(), seed=p.cv_seed)
+        log.info("candidate %s (%s): streamed from %s, validation rows held out as it is read", name, kind, corpus)
+        rows = chunks(corpus, p.streaming.chunk_documents)
+        model, texts, labels = fit_streamed(model, rows, settings, corpus_bytes(corpus), holdout)
+    else:
+        _, every_text, every_label = read_split(corpus)
+        held = holdout.rows(0, len(every_text))
+        fit_rows, held_rows = np.flatnonzero(~held), np.flatnonzero(held)
+        log.info(
+            "candidate %s (%s): fit on %d documents, validated on %d held out",
+            name,
+            kind,
+            len(fit_rows),
+            len(held_rows),
+        )
+        check_training_labels([every_label[i] for i in fit_rows])
+        model = Fits.of(kind, options, every_text, every_label).model(fit_rows)
+        texts, labels = [every_text[i] for i in held_rows], [every_label[i] for i in held_rows]
+    return model, holdout_report(model, texts, labels, p, name)
+
+
 def train(p: TrainParams, name: str, prepared: Path, model_out: Path, cv_out: Path) -> SentimentModel:
     """Fit and save. Returns the model so tests need not load it back."""
     kind, options = candidate(p, name)
+    if p.protocol == "holdout":
+        model, cv = train_holdout(p, name, kind, options, prepared / "train.jsonl")
+        with staged(model_out) as model_folder, staged(cv_out) as cv_file:
+            model.save(model_folder)
+            write_json(cv_file, cv)
+        log.info(
+            "candidate %s trained: validation accuracy %.4f on %d held-out rows", name, cv["accuracy"], cv["documents"]
+        )
+        return model
     _, texts, labels = read_split(prepared / "train.jsonl")
     train_folds = stratified_folds(labels, p.cv_folds, p.cv_seed, "train.cv_folds")
     every_text, every_label, corpus_folds = texts, labels, []

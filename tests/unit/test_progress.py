@@ -1,4 +1,5 @@
-"""Log lines: credentials in URIs are masked in every record, whichever logger made it and whoever handles it."""
+"""Log lines: progress with the time left, and credentials in URIs masked in every record, whichever logger made it
+and whoever handles it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline.progress import mask_uri_secrets, mask_uri_secrets_in_logs
+from pipeline import progress
+from pipeline.progress import Progress, duration, mask_uri_secrets, mask_uri_secrets_in_logs
 
 
 @pytest.mark.parametrize(
@@ -66,3 +68,22 @@ def test_a_malformed_call_is_left_for_logging_to_report(masking: None) -> None: 
     logger = logging.getLogger("tests.progress.malformed")
     record = logger.makeRecord(logger.name, logging.WARNING, __file__, 1, "%d items", ("many",), None)
     assert (record.msg, record.args) == ("%d items", ("many",))  # the handler's handleError reports it, as before
+
+
+def test_progress_says_what_is_done_and_how_long_the_rest_should_take(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = iter([0.0, 5.0, 30.0, 31.0, 100.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    logger = logging.getLogger("tests.progress.eta")
+    meter = Progress("counting", 1_000, logger, every_s=10.0)  # started at 0 s
+    with caplog.at_level(logging.INFO, logger="tests.progress.eta"):
+        meter.update(100, "100 documents")  # at 5 s: too soon after the start, no line
+        meter.update(250, "250 documents, 2 chunks")  # at 30 s: a quarter in 30 s, so 90 s left
+        meter.update(260, "260 documents")  # at 31 s: too soon after the last line
+        meter.update(1_000, "1,000 documents", final=True)  # the last line always
+    assert [record.getMessage() for record in caplog.records] == [
+        "counting: 250 documents, 2 chunks, 25% in 30s, about 1m30s left",
+        "counting: 1,000 documents, 100% in 1m40s, about 0s left",
+    ]
+    assert duration(float("nan")) == "?" and duration(7_300) == "2h01m"

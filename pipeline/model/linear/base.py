@@ -7,7 +7,7 @@ import threading
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NamedTuple, Self
 
 import numpy as np
 
@@ -23,6 +23,16 @@ from pipeline.model.saved import options_of, write_config
 log = logging.getLogger(__name__)
 
 # Training uses scikit-learn and scipy, imported inside fit(); loading and predicting need numpy only.
+
+
+class ColumnSums(NamedTuple):
+    """Per label, the sum of each column over its documents (with binary weighting, its document count), and its
+    number of documents: all that naive Bayes and NBSVM's ratios read of the training matrix."""
+
+    negative: np.ndarray
+    positive: np.ndarray
+    negative_documents: int
+    positive_documents: int
 
 
 class NgramLinearModel:
@@ -48,12 +58,29 @@ class NgramLinearModel:
         # After fit(): the scikit-learn estimator, kept for tests that compare it with the numpy path.
         self.estimator: Any = None
         self._training: TrainingVocabulary | None = None
+        # Set only during fit_counted(): the whole corpus's column sums, which a streamed fit's matrix (a sample) lacks.
+        self._sums: ColumnSums | None = None
         self._table: NgramTable | None = None
         self._scratch = threading.local()  # scores()'s per-thread stamp: BentoML may call from several threads
 
     def fit_weights(self, matrix: Any, positive: np.ndarray) -> tuple[np.ndarray, float, Any]:
         """(weight per column, intercept, the fitted estimator) for the log-odds of positive."""
         raise NotImplementedError
+
+    def column_sums(self, matrix: Any, positive: np.ndarray) -> ColumnSums:
+        """Each label's column sums and document count: the whole corpus's during fit_counted(), else the matrix's."""
+        if self._sums is not None:
+            return self._sums
+        return ColumnSums(
+            np.asarray(matrix[positive == 0].sum(axis=0)).ravel(),
+            np.asarray(matrix[positive == 1].sum(axis=0)).ravel(),
+            int(np.sum(positive == 0)),
+            int(np.sum(positive == 1)),
+        )
+
+    def use_sums(self, sums: ColumnSums | None) -> None:
+        """Count-based parts read `sums` instead of the matrix (an ensemble passes them on to its members)."""
+        self._sums = sums
 
     def estimator_matrix(self, matrix: Any) -> Any:
         """The estimator's input made from the n-gram matrix; NB-scaled kinds scale its columns."""
@@ -81,6 +108,24 @@ class NgramLinearModel:
         log.debug("%s: %d documents, %d n-gram columns", self.kind, matrix.shape[0], matrix.shape[1])
         positive = np.array([label == LABELS[1] for label in labels], dtype=np.int64)
         coef, intercept, self.estimator = self.fit_weights(matrix, positive)
+        self._training = training
+        self._set_weights(NgramTable(self.features, training.tokens, training.keys), coef, intercept, training.idf)
+        return self
+
+    def fit_counted(self, training: TrainingVocabulary, sums: ColumnSums, matrix: Any, labels: Sequence[str]) -> Self:
+        """Fit on a corpus streamed elsewhere (pipeline.model.linear.streaming): `training` and `sums` come from all
+        of it, `matrix` holds the rows of `labels`, a sample of it on `training`'s columns. Count-based parts (naive
+        Bayes, NBSVM's and NB-LR's ratios, their priors) read `sums`, so they are the whole corpus's; the solvers
+        (SVM, logistic regression) and the ensemble's spreads read the sample."""
+        if training.features != self.features:
+            raise PipelineError(f"{self.kind}: a vocabulary learnt with other features than the model's")
+        check_training_labels(labels)
+        positive = np.array([label == LABELS[1] for label in labels], dtype=np.int64)
+        self.use_sums(sums)
+        try:
+            coef, intercept, self.estimator = self.fit_weights(matrix, positive)
+        finally:
+            self.use_sums(None)
         self._training = training
         self._set_weights(NgramTable(self.features, training.tokens, training.keys), coef, intercept, training.idf)
         return self

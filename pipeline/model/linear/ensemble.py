@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.model.linear.base import NgramLinearModel
+from pipeline.model.linear.base import ColumnSums, NgramLinearModel
 from pipeline.model.linear.margin import LogisticRegressionModel, NbLogisticRegression, NbSvm
 from pipeline.model.linear.naive_bayes import BernoulliNaiveBayes, MultinomialNaiveBayes
 from pipeline.model.linear.reference import ScoreSum
@@ -63,6 +63,11 @@ class LinearEnsemble(NgramLinearModel):
         self.params = LinearEnsembleParams(
             members=tuple({"kind": member.kind, **dataclasses.asdict(member.params)} for member in self._members)
         )
+
+    def use_sums(self, sums: ColumnSums | None) -> None:
+        super().use_sums(sums)
+        for member in self._members:
+            member.use_sums(sums)
 
     def fit_weights(self, matrix: Any, positive: np.ndarray) -> tuple[np.ndarray, float, Any]:
         coef, intercept, scales = np.zeros(matrix.shape[1]), 0.0, []

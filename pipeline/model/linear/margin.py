@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from pipeline.model.linear.base import NgramLinearModel
-from pipeline.model.linear.naive_bayes import log_count_ratios
+from pipeline.model.linear.naive_bayes import ratios_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +70,8 @@ class NbScaled(NgramLinearModel):
 
     def fit_ratios(self, matrix: Any, positive: np.ndarray, alpha: float) -> tuple[np.ndarray, Any]:
         """The log-count ratios fitted on these documents, and the estimator's input scaled by them."""
-        ratios = self._ratios = log_count_ratios(matrix, positive, alpha)
+        sums = self.column_sums(matrix, positive)
+        ratios = self._ratios = ratios_of(sums.positive, sums.negative, alpha)
         return ratios, self.estimator_matrix(matrix)
 
 

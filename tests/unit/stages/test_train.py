@@ -8,12 +8,16 @@ import pytest
 
 from pipeline.corpus.splits import read_split
 from pipeline.errors import PipelineError
+from pipeline.files import write_jsonl
 from pipeline.model import create, load
 from pipeline.params import parse
 from pipeline.stages.train import (
     Fits,
+    Holdout,
+    HoldoutParams,
     TrainParams,
     cross_fitted_calibration,
+    held_out_rows,
     score_scale,
     stratified_folds,
     train,
@@ -141,3 +145,71 @@ def test_cross_fitted_scaling_repairs_overconfident_scores() -> None:
     # Each fold's factor is fitted without it, and still finds the truth's 1/4.
     for fit_rows, _ in folds:
         assert 0.2 < score_scale(log_odds[fit_rows], [labels[i] for i in fit_rows]) < 0.3
+
+
+def holdout(mode: str) -> TrainParams:
+    return changed(TINY_TRAIN, mode=mode, protocol="holdout", holdout={"fraction": 0.5, "max_documents": 12})
+
+
+def test_holdout_scores_one_fit_on_rows_it_never_saw_the_same_in_both_modes(prepared: Path, tmp_path: Path) -> None:
+    name = "ensemble_negation_tail"
+    for mode in ("memory", "streaming"):
+        train(holdout(mode), name, prepared, tmp_path / mode / "model", tmp_path / mode / "cv.json")
+    memory, streaming = (json.loads((tmp_path / mode / "cv.json").read_text()) for mode in ("memory", "streaming"))
+    assert memory == streaming and memory["protocol"] == "holdout" and 4 <= memory["documents"] <= 12
+    assert {"accuracy", "accuracy_std", "calibration", "score_scale"} <= set(memory)
+    _, texts, _ = read_split(prepared / "test.jsonl")
+    assert load(tmp_path / "memory" / "model").predict_proba(texts) == load(
+        tmp_path / "streaming" / "model"
+    ).predict_proba(texts)
+
+
+def test_validation_rows_depend_on_the_row_number_alone() -> None:
+    rows = np.arange(100_000)
+    drawn = held_out_rows(rows, 42, 0.1)
+    assert 0.09 < drawn.mean() < 0.11
+    assert np.array_equal(
+        np.concatenate([held_out_rows(rows[:777], 42, 0.1), held_out_rows(rows[777:], 42, 0.1)]), drawn
+    )
+    assert not np.array_equal(held_out_rows(rows, 43, 0.1), drawn)
+    capped = Holdout(HoldoutParams(fraction=0.1, max_documents=50), 42)
+    taken = np.concatenate([capped.rows(start, 100) for start in range(0, 10_000, 100)])
+    assert taken.sum() == 50 and np.array_equal(
+        taken[: np.flatnonzero(taken)[-1] + 1], drawn[: np.flatnonzero(taken)[-1] + 1]
+    )
+
+
+def test_streaming_needs_the_holdout_protocol() -> None:
+    with pytest.raises(PipelineError, match="mode streaming reads the corpus once: set protocol holdout"):
+        parse(TrainParams, {"mode": "streaming"}, "train")
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"id": "x", "text": "a fine film", "label": "neutral"}, r"train.jsonl: row 21: label 'neutral' is not one of"),
+        ({"id": "x", "text": "  ", "label": "positive"}, r"train.jsonl: row 21: the text is empty"),
+    ],
+)
+def test_a_bad_row_of_a_streamed_corpus_is_named_and_nothing_is_written(
+    prepared: Path, tmp_path: Path, row: dict[str, str], message: str
+) -> None:
+    with (prepared / "train.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row) + "\n")
+    with pytest.raises(PipelineError, match=message):
+        train(holdout("streaming"), "ensemble_negation_tail", prepared, tmp_path / "model", tmp_path / "cv.json")
+    assert not (tmp_path / "model").exists() and not (tmp_path / "cv.json").exists()
+
+
+def test_a_streamed_corpus_of_one_label_is_named_with_its_row_count(prepared: Path, tmp_path: Path) -> None:
+    rows = [json.loads(line) for line in (prepared / "train.jsonl").read_text().splitlines()]
+    write_jsonl(prepared / "train.jsonl", [row for row in rows if row["label"] == "positive"])
+    two_processes = changed(holdout("streaming"), streaming={"processes": 2, "chunk_documents": 3})
+    with pytest.raises(PipelineError, match=r"train.jsonl: all 10 rows are positive; a classifier needs both"):
+        train(two_processes, "ensemble_negation_tail", prepared, tmp_path / "model", tmp_path / "cv.json")
+    assert not (tmp_path / "model").exists() and not (tmp_path / "cv.json").exists()
+
+
+def test_streaming_refuses_kinds_it_cannot_count(prepared: Path, tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="mode streaming fits n-gram linear kinds only, not nltk_naive_bayes"):
+        train(holdout("streaming"), "seed_nb", prepared, tmp_path / "model", tmp_path / "cv.json")
