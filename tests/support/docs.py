@@ -117,8 +117,7 @@ def card_table(root: Path = REPO) -> str:
     metrics = card["metrics"]
     lines = [
         # No version number: it is the MLflow store's count, 1 in a fresh clone's store, more in a used one.
-        f"| `{card['name']}` champion (`{card['candidate']}`) "
-        "| test reviews | accuracy | 95 % interval |",
+        f"| `{card['name']}` champion (`{card['candidate']}`) | test reviews | accuracy | 95 % interval |",
         "|---|---|---|---|",
     ]
     groups = [("all", metrics["test"]["accuracy"])]
