@@ -1,26 +1,19 @@
-"""What uvicorn does not bound per connection, the size of a request's head and the time taken to send it; and one
-socket write per response where uvicorn makes two.
+"""What uvicorn does not bound per connection: the size of a request's head and the time taken to send it.
 
 uvicorn's httptools protocol accepts headers of any size and waits forever for them (its keep-alive timeout starts
 only after a response, and any byte resets it), so a client sending a header a byte at a time (slowloris) holds a
 connection open for good. No ASGI middleware can help: it runs once the head is complete. BentoML starts uvicorn
 itself and passes no protocol, so the service points uvicorn's "auto" protocol at GuardedHttpToolsProtocol.
-
-uvicorn writes a response's status line and headers to the socket as soon as the app starts the response, then the
-body: two send() calls, two TCP segments, for every small JSON answer. Under load those writes were 22-26 % of a
-worker's time (py-spy, docs/serving.md). HeadHoldingTransport holds the head until the body's first write.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import uvicorn.config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEAD_END = b"\r\n\r\n"
-CONTINUE = b"HTTP/1.1 100 "
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -62,18 +55,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_open = False
         self._cancel_head_timer()
         super().on_headers_complete()
-        # super() made this request's cycle (queued behind the one being answered, if pipelined); it writes only
-        # through its own transport attribute, so wrapping that one coalesces exactly this response's writes.
-        cycle: Any = self.cycle
-        held = cycle.transport = HeadHoldingTransport(self.transport)
-        on_response = cycle.on_response
-
-        def flush_then_complete() -> None:
-            # A response with no body bytes (HEAD, 204, 304) never writes after its head: send the head now.
-            held.flush()
-            on_response()
-
-        cycle.on_response = flush_then_complete
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -112,42 +93,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         head += f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
         self.transport.write(head.encode() + body)
         self.transport.close()
-
-
-class HeadHoldingTransport:
-    """The connection's transport as one response's cycle sees it: the first write (uvicorn's status line and
-    headers) is held and sent joined to the next (the body), so a small response leaves in one send() and one segment.
-
-    Everything else is the real transport's. `close()` and `flush()` send a held head first, so nothing is lost when
-    a response ends without body bytes or the connection closes after it. A streamed response's head waits for its
-    first chunk; BentoML's endpoints all send theirs at once.
-    """
-
-    __slots__ = ("_held", "_transport")
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
-        self._held: bytes | None = None  # the head, until the body's first write; b"" once it is sent
-
-    def write(self, data: bytes) -> None:
-        if self._held is None and not data.startswith(CONTINUE):  # an interim 100 Continue goes at once
-            self._held = data
-            return
-        if self._held:
-            data, self._held = self._held + data, b""
-        self._transport.write(data)
-
-    def flush(self) -> None:
-        if self._held:
-            self._transport.write(self._held)
-        self._held = b""
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
 
 
 def guard_connections(max_head_bytes: int, head_timeout_s: float) -> None:

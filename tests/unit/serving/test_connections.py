@@ -12,7 +12,7 @@ import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from pipeline.serving.connections import GuardedHttpToolsProtocol, HeadHoldingTransport, guard_connections
+from pipeline.serving.connections import GuardedHttpToolsProtocol, guard_connections
 from tests.support.processes import free_port
 from tests.support.raw_http import read_until_closed, send_until_answered
 
@@ -32,10 +32,6 @@ async def echo_length(scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
         size += len(message.get("body", b""))
         more = message.get("more_body", False)
-    if scope["path"] == "/nothing":
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-        return
     body = str(size).encode()
     await send(
         {"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]}
@@ -118,97 +114,3 @@ def test_guard_connections_makes_uvicorns_auto_protocol_the_guarded_one(monkeypa
     config.load()
     assert config.http_protocol_class is GuardedHttpToolsProtocol
     assert (GuardedHttpToolsProtocol.max_head_bytes, GuardedHttpToolsProtocol.head_timeout_s) == (2048, 3.0)
-
-
-class Recorded:
-    """The calls a transport gets, in order."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, bytes]] = []
-
-    def write(self, data: bytes) -> None:
-        self.calls.append(("write", data))
-
-    def close(self) -> None:
-        self.calls.append(("close", b""))
-
-    def is_closing(self) -> bool:
-        return False
-
-
-def holding(recorded: Recorded) -> HeadHoldingTransport:
-    return HeadHoldingTransport(recorded)  # type: ignore[arg-type]  # duck-typed like asyncio's transport
-
-
-def test_the_head_leaves_with_the_body_in_one_write() -> None:
-    recorded = Recorded()
-    transport = holding(recorded)
-    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
-    assert recorded.calls == []
-    transport.write(b"body")
-    transport.write(b"more")
-    assert recorded.calls == [("write", b"HTTP/1.1 200 OK\r\n\r\nbody"), ("write", b"more")]
-    assert transport.is_closing() is False  # everything else is the real transport's
-
-
-def test_a_held_head_is_sent_before_close_and_on_flush_once() -> None:
-    recorded = Recorded()
-    transport = holding(recorded)
-    transport.write(b"HEAD")
-    transport.flush()
-    transport.flush()
-    transport.close()
-    assert recorded.calls == [("write", b"HEAD"), ("close", b"")]
-
-
-def test_an_interim_100_continue_is_not_held() -> None:
-    recorded = Recorded()
-    transport = holding(recorded)
-    transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-    assert recorded.calls == [("write", b"HTTP/1.1 100 Continue\r\n\r\n")]
-
-
-@pytest.mark.parametrize(
-    ("head", "expected"),
-    [
-        (b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200"),
-        (b"POST /nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", b"HTTP/1.1 204"),
-    ],
-    ids=["HEAD", "204"],
-)
-def test_a_response_without_body_bytes_still_gets_its_head_sent(port: int, head: bytes, expected: bytes) -> None:
-    """On a kept-alive connection: no close() sends the held head, the end of the response must."""
-    with connect(port) as connection:
-        connection.sendall(head)
-        reply = connection.recv(65536)
-    assert reply.startswith(expected) and reply.endswith(b"\r\n\r\n")
-
-
-def test_expect_100_continue_gets_its_interim_answer_before_the_body_is_sent(port: int) -> None:
-    with connect(port) as connection:
-        connection.sendall(
-            request(body=b"", extra="Expect: 100-continue\r\n").replace(b"Content-Length: 0", b"Content-Length: 5")
-        )
-        interim = connection.recv(65536)
-        connection.sendall(b"hello")
-        final = connection.recv(65536)
-    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
-    assert final.startswith(b"HTTP/1.1 200") and final.endswith(b"5")
-
-
-def test_pipelined_requests_are_answered_whole_and_in_order(port: int) -> None:
-    with connect(port) as connection:
-        connection.sendall(
-            request(body=b"a") + request(body=b"bbb") + request(body=b"cc", extra="Connection: close\r\n")
-        )
-        replies = read_until_closed(connection)
-    assert replies.count(b"HTTP/1.1 200") == 3
-    assert [part[-1:] for part in replies.split(b"HTTP/1.1 200")[1:]] == [b"1", b"3", b"2"]
-
-
-def test_a_pipelined_head_request_is_answered_before_the_next(port: int) -> None:
-    """The response ending is the one whose held head is sent, not the newest request's."""
-    with connect(port) as connection:
-        connection.sendall(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n" + request(body=b"xy", extra="Connection: close\r\n"))
-        replies = read_until_closed(connection)
-    assert replies.count(b"HTTP/1.1 200") == 2 and replies.endswith(b"2")
