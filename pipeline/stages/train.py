@@ -86,6 +86,9 @@ class TrainParams(Params):
     def _streaming_needs_holdout(self) -> Self:
         if self.mode == "streaming" and (self.protocol != "holdout" or self.corpus_cv_folds):
             raise ValueError("mode streaming reads the corpus once: set protocol holdout and corpus_cv_folds 0")
+        if self.protocol == "holdout" and self.corpus_cv_folds:
+            # Said rather than skipped: a corpus CV the user asked for must not vanish from cv.json unnoticed.
+            raise ValueError("protocol holdout fits once and runs no corpus CV: set corpus_cv_folds 0")
         return self
 
     @field_validator("corpus_cv_folds")

@@ -184,6 +184,12 @@ def test_streaming_needs_the_holdout_protocol() -> None:
         parse(TrainParams, {"mode": "streaming"}, "train")
 
 
+def test_holdout_refuses_a_corpus_cv_it_would_not_run() -> None:
+    with pytest.raises(PipelineError, match="protocol holdout fits once and runs no corpus CV: set corpus_cv_folds 0"):
+        parse(TrainParams, {"protocol": "holdout", "corpus_cv_folds": 10}, "train")
+    assert parse(TrainParams, {"protocol": "holdout", "corpus_cv_folds": 0}, "train").protocol == "holdout"
+
+
 @pytest.mark.parametrize(
     ("row", "message"),
     [
