@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +19,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.batch.udf import label_scores
-from pipeline.labels import normalize_label
+from pipeline.files import read_jsonl
 from pipeline.model import load
 from pipeline.serving.rules import MAX_BATCH, max_text_bytes
-from pipeline.stages.fetch import rows as corpus_rows
+from pipeline.stages.fetch import FetchParams, fetch
 from pipeline.stages.prepare import split
 from tests.conftest import SHARED_NLTK_DATA
 from tests.e2e.conftest import BIN
@@ -59,8 +60,9 @@ def corpus_test_split() -> dict[str, str]:
             saved = list(nltk.data.path)
             nltk.data.path[:] = [candidate]
             try:
-                found = corpus_rows("nltk:movie_reviews")
-                documents = [{**row, "label": normalize_label(row["label"])} for row in found]
+                with tempfile.TemporaryDirectory(prefix="movie-reviews-") as scratch:
+                    fetch(FetchParams(source="nltk:movie_reviews"), Path(scratch) / "raw")
+                    documents = read_jsonl(Path(scratch) / "raw" / "reviews.jsonl")
                 _, test = split(documents, 0.2, 0)
             finally:
                 nltk.data.path[:] = saved
