@@ -274,7 +274,7 @@ def test_no_opt_in_sends_nothing(fake: FakeComprehend, prepared: Path, tmp_path:
 def test_cli_yes_runs_and_cli_without_it_refuses(fake: FakeComprehend, prepared: Path, tmp_path: Path) -> None:
     settings = tmp_path / "params.yaml"
     settings.write_text(
-        "select: {experiment: tiny}\n"
+        "fetch: {}\nselect: {experiment: tiny}\n"
         f"baseline:\n  comprehend: {{max_documents: 4, endpoint_url: '{fake.url}', backoff_s: 0.001}}\n"
     )
     out = tmp_path / "metrics" / "comprehend" / "test.json"
