@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import subprocess
 import time
 from pathlib import Path
 
@@ -138,7 +139,11 @@ def test_temporary_and_queued_experiments_reach_package_and_the_projects_store(o
     ]  # fmt: skip
     run([BIN / "dvc", "exp", "run", "--queue", *ratings, "--name", "queued-ratings"], root, env)
     run([BIN / "dvc", "exp", "run", "--queue", "-S", "select.metric=f1_macro", "--name", "queued-f1"], root, env)
-    run([BIN / "dvc", "queue", "start", "-j", "2"], root, env)
+    # To a file, not a pipe: the queue's workers inherit `dvc queue start`'s output, and reading a pipe to its end
+    # would wait for them all to finish (a 600 s timeout once, under CI's load).
+    with (root.parent / "queue-start.log").open("w") as started:
+        subprocess.run([BIN / "dvc", "queue", "start", "-j", "2"], cwd=root, env=env, stdout=started,
+                       stderr=subprocess.STDOUT, timeout=120, check=True)  # fmt: skip
     deadline = time.monotonic() + QUEUE_TIMEOUT_S
     names = {"temp-seed-1": "imdb-sentiment", "queued-ratings": "ratings-sentiment", "queued-f1": "imdb-sentiment"}
     while time.monotonic() < deadline:
